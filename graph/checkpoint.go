@@ -1,0 +1,217 @@
+package graph
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/solvers"
+)
+
+// Checkpoints are safetensors files holding everything a bit-identical resume needs. Parameters
+// and buffers are stored under their own names (conv1.weight, bn1.running_mean: PyTorch's
+// state_dict names), so other tools read the weights directly. The rest is stored beside them:
+//
+//	solver/<key>   the solver's state (step count, moments keyed by parameter name)
+//	extra/<name>   tensors a trainer adds (carried recurrent state)
+//	blob/<name>    bytes a trainer adds (a data iterator's position, a vocabulary), as U8
+//
+// and the metadata holds the format version, the dtype, the random source's state, the solver's
+// type and the trainer's strings under "meta.<key>".
+
+const checkpointFormat = "unroll.checkpoint.v1"
+
+// Extra is what a trainer adds to a checkpoint beyond parameters, buffers, solver and random
+// source.
+type Extra struct {
+	Tensors map[string]*tensor.Dense // e.g. carried recurrent state
+	Blobs   map[string][]byte        // e.g. a data iterator's position, a vocabulary
+	Meta    map[string]string        // e.g. the model's configuration, the epoch
+}
+
+// Checkpoint is a checkpoint file read into memory, before it is restored into a model.
+type Checkpoint struct {
+	Path    string
+	Dtype   string
+	Solver  string // the solver's Go type, empty when saved without one
+	tensors map[string]*tensor.Dense
+	meta    map[string]string
+	Extra   *Extra
+}
+
+// SaveCheckpoint writes ps (parameters, buffers and random source state), the solver's state
+// (s may be nil) and extra to path atomically: a temporary file in the same directory, synced,
+// then renamed over path.
+func SaveCheckpoint(path string, ps *Params, s solvers.Solver, extra *Extra) error {
+	ts := map[string]*tensor.Dense{}
+	for _, e := range ps.Entries() {
+		if strings.Contains(e.Name, "/") {
+			return fmt.Errorf("checkpoint %s: parameter name %q must not contain '/'", path, e.Name)
+		}
+		ts[e.Name] = e.Value
+	}
+	rng, err := ps.RandState()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	meta := map[string]string{
+		"format": checkpointFormat,
+		"dtype":  ps.Dtype().String(),
+		"rng":    base64.StdEncoding.EncodeToString(rng),
+	}
+	if s != nil {
+		meta["solver"] = fmt.Sprintf("%T", s)
+		for k, v := range s.State() {
+			ts["solver/"+k] = v
+		}
+	}
+	if extra != nil {
+		for k, v := range extra.Tensors {
+			ts["extra/"+k] = v
+		}
+		for k, v := range extra.Blobs {
+			ts["blob/"+k] = tensor.New(tensor.WithShape(max(len(v), 1)), tensor.WithBacking(padBlob(v)))
+			meta["bloblen."+k] = fmt.Sprint(len(v))
+		}
+		for k, v := range extra.Meta {
+			meta["meta."+k] = v
+		}
+	}
+	b, err := EncodeSafetensors(ts, meta)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, b); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// padBlob keeps empty blobs representable (safetensors has no zero-size tensors here).
+func padBlob(v []byte) []byte {
+	if len(v) == 0 {
+		return []byte{0}
+	}
+	return append([]byte(nil), v...)
+}
+
+// ReadCheckpoint reads and checks a checkpoint file without touching any model, so a program
+// can read the configuration a trainer stored (Extra.Meta) before it builds the model.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	ts, meta, err := DecodeSafetensors(b)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if meta["format"] != checkpointFormat {
+		return nil, fmt.Errorf("checkpoint %s: not an unroll checkpoint (format %q, want %q)", path, meta["format"], checkpointFormat)
+	}
+	c := &Checkpoint{Path: path, Dtype: meta["dtype"], Solver: meta["solver"], tensors: map[string]*tensor.Dense{}, meta: meta,
+		Extra: &Extra{Tensors: map[string]*tensor.Dense{}, Blobs: map[string][]byte{}, Meta: map[string]string{}}}
+	for k, v := range meta {
+		if rest, ok := strings.CutPrefix(k, "meta."); ok {
+			c.Extra.Meta[rest] = v
+		}
+	}
+	for name, t := range ts {
+		switch {
+		case strings.HasPrefix(name, "extra/"):
+			c.Extra.Tensors[strings.TrimPrefix(name, "extra/")] = t
+		case strings.HasPrefix(name, "blob/"):
+			k := strings.TrimPrefix(name, "blob/")
+			data, ok := t.Data().([]uint8)
+			var n int
+			if _, err := fmt.Sscan(meta["bloblen."+k], &n); !ok || err != nil || n < 0 || n > len(data) {
+				return nil, fmt.Errorf("checkpoint %s: blob %q is malformed", path, k)
+			}
+			c.Extra.Blobs[k] = data[:n]
+		default:
+			c.tensors[name] = t
+		}
+	}
+	return c, nil
+}
+
+// LoadCheckpoint reads path and restores it into ps and s (s may be nil to load for inference
+// only); it returns what the trainer added. See Checkpoint.Restore.
+func LoadCheckpoint(path string, ps *Params, s solvers.Solver) (*Extra, error) {
+	c, err := ReadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Restore(ps, s); err != nil {
+		return nil, err
+	}
+	return c.Extra, nil
+}
+
+// Restore copies the checkpoint into ps (values and random source) and s (when not nil). The
+// checkpoint must hold exactly the model's parameters and buffers with the same shapes and
+// dtypes; otherwise nothing is changed and the error lists every difference.
+func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
+	var diffs []string
+	for _, e := range ps.Entries() {
+		t, ok := c.tensors[e.Name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("missing %s", e.Name))
+		case t.Dtype() != e.Value.Dtype():
+			diffs = append(diffs, fmt.Sprintf("%s is %v in the file, %v in the model", e.Name, t.Dtype(), e.Value.Dtype()))
+		case !t.Shape().Eq(e.Value.Shape()):
+			diffs = append(diffs, fmt.Sprintf("%s has shape %v in the file, %v in the model", e.Name, t.Shape(), e.Value.Shape()))
+		}
+	}
+	var unexpected []string
+	for name := range c.tensors {
+		if strings.HasPrefix(name, "solver/") {
+			continue
+		}
+		if ps.Get(name) == nil {
+			unexpected = append(unexpected, name)
+		}
+	}
+	sort.Strings(unexpected)
+	for _, n := range unexpected {
+		diffs = append(diffs, "unexpected "+n)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("checkpoint %s does not match the model: %s", c.Path, strings.Join(diffs, "; "))
+	}
+	rng, err := base64.StdEncoding.DecodeString(c.meta["rng"])
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: random source state: %w", c.Path, err)
+	}
+	probe := NewParams()
+	if err := probe.SetRandState(rng); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
+	}
+	if s != nil {
+		if c.Solver != fmt.Sprintf("%T", s) {
+			return fmt.Errorf("checkpoint %s: solver state is from %q, the model uses %T", c.Path, c.Solver, s)
+		}
+		state := map[string]*tensor.Dense{}
+		for name, t := range c.tensors {
+			if k, ok := strings.CutPrefix(name, "solver/"); ok {
+				state[k] = t
+			}
+		}
+		if err := s.SetState(state); err != nil {
+			return fmt.Errorf("checkpoint %s: solver: %w", c.Path, err)
+		}
+	}
+	for _, e := range ps.Entries() {
+		_ = CopyInto(e.Value, c.tensors[e.Name]) // checked above
+	}
+	_ = ps.SetRandState(rng) // checked above
+	return nil
+}
+
+// Tensor returns one parameter's or buffer's value as stored, or nil.
+func (c *Checkpoint) Tensor(name string) *tensor.Dense { return c.tensors[name] }

@@ -1,0 +1,46 @@
+// Package nodes holds unroll's layers and the custom Gorgonia operations behind them.
+//
+// Nodes are Gorgonia's own *gorgonia.Node: a layer adds nodes to a graph.Builder and returns
+// one. Two shapes of type cover every building block:
+//
+//   - A Layer is a struct made by New<Layer>(params, name, sizes..., options...). The
+//     constructor checks the sizes, creates the layer's named parameters in params (PyTorch's
+//     names: "<name>.weight", "<name>.bias") and returns an error on anything invalid. Its one
+//     method, Forward(b, x), adds the layer to b's graph and returns the output node; it checks
+//     the input's shape and names the layer in every error.
+//   - A Cell is a recurrent cell. Step(b, x, state) takes one time step: from the input x of
+//     shape (B, D) and the previous State it returns the next State. Unrolling a cell over T
+//     steps (package models/rnn) calls Step T times, which is how the graph for
+//     backpropagation through time is drawn.
+//
+// Layouts: images are NCHW, (B, C, H, W); sequences are batch-major (B, T) ids or (B, T, D)
+// values at the data level, and an unrolled graph takes one (B, D) node per step.
+package nodes
+
+import (
+	"gorgonia.org/gorgonia"
+
+	"github.com/unroll-ml/unroll/graph"
+)
+
+// Layer is anything that maps one node to another inside a graph being built.
+type Layer interface {
+	Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error)
+}
+
+// State is a recurrent cell's state at one time step: the hidden state H, shape (B, hidden),
+// and for an LSTM the memory cell C of the same shape (nil for RNN and GRU cells).
+type State struct {
+	H, C *gorgonia.Node
+}
+
+// Cell is a recurrent cell that takes one time step.
+type Cell interface {
+	// Step maps the input x, shape (B, inputSize), and the previous state to the next state.
+	Step(b *graph.Builder, x *gorgonia.Node, s State) (State, error)
+	// InputSize and HiddenSize are the widths of x and of H.
+	InputSize() int
+	HiddenSize() int
+	// HasCell reports whether the state has a memory cell C (LSTM).
+	HasCell() bool
+}

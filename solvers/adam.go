@@ -1,0 +1,100 @@
+package solvers
+
+import (
+	"math"
+
+	"gorgonia.org/tensor"
+)
+
+// Adam is the Adam solver, as PyTorch's torch.optim.Adam, or, made by NewAdamW, AdamW with
+// decoupled weight decay, as torch.optim.AdamW. With learning rate γ, decay rates β1 and β2,
+// weight decay λ and ε, update t (from 1) of a parameter θ with gradient g is
+//
+//	g ← g + λθ                  (Adam, when λ ≠ 0)
+//	θ ← θ(1 - γλ)               (AdamW)
+//	m ← β1 m + (1-β1) g         (buffer "exp_avg", starts at 0)
+//	v ← β2 v + (1-β2) g²        (buffer "exp_avg_sq", starts at 0)
+//	θ ← θ - γ/(1-β1ᵗ) · m / (√v / √(1-β2ᵗ) + ε)
+//
+// All parameters share the update count t (Steps()+1), so Step is meant to see the same
+// parameters every time: one first given at a later step is bias-corrected with the later t.
+type Adam struct {
+	core
+	decoupled bool // AdamW
+}
+
+// NewAdam returns an Adam solver with learning rate lr. It takes the options Betas (default 0.9,
+// 0.999), Eps (1e-8), WeightDecay (0, an L2 penalty added to the gradient) and WithSchedule.
+func NewAdam(lr float64, opts ...Option) *Adam {
+	return newAdam("adam", lr, false, 0, opts)
+}
+
+// NewAdamW returns an AdamW solver with learning rate lr: Adam whose weight decay shrinks the
+// parameters directly instead of entering the moments. It takes the options Betas (default 0.9,
+// 0.999), Eps (1e-8), WeightDecay (0.01) and WithSchedule.
+func NewAdamW(lr float64, opts ...Option) *Adam {
+	return newAdam("adamw", lr, true, 0.01, opts)
+}
+
+func newAdam(name string, lr float64, decoupled bool, weightDecay float64, opts []Option) *Adam {
+	set := settings{beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: weightDecay}
+	set.apply(opts)
+	a := &Adam{core: newCore(name, lr, set, "exp_avg", "exp_avg_sq"), decoupled: decoupled}
+	a.err = a.check()
+	return a
+}
+
+func (a *Adam) check() error {
+	if err := a.checkSettings("Betas", "Eps", "WeightDecay", "WithSchedule"); err != nil {
+		return err
+	}
+	if err := a.fraction("beta1", a.set.beta1, false); err != nil {
+		return err
+	}
+	if err := a.fraction("beta2", a.set.beta2, false); err != nil {
+		return err
+	}
+	return a.positive("eps", a.set.eps)
+}
+
+// Step applies one update to every parameter; see the type's documentation.
+func (a *Adam) Step(params []Param) error {
+	lr, err := a.begin(params)
+	if err != nil {
+		return err
+	}
+	for _, p := range params {
+		bufs, _ := a.buffersOf(p)
+		if p.Value.Dtype() == tensor.Float32 {
+			adamUpdate(a, lr, p, bufs, (*tensor.Dense).Float32s)
+		} else {
+			adamUpdate(a, lr, p, bufs, (*tensor.Dense).Float64s)
+		}
+	}
+	a.steps++
+	return nil
+}
+
+func adamUpdate[T float](a *Adam, lr float64, p Param, bufs []*tensor.Dense, data func(*tensor.Dense) []T) {
+	value, grad, m, v := data(p.Value), data(p.Grad), data(bufs[0]), data(bufs[1])
+	t := float64(a.steps + 1)
+	b1, b2, wd := a.set.beta1, a.set.beta2, a.set.weightDecay
+	// The scalars are computed in float64 and rounded to T once, as PyTorch does.
+	step := T(-lr / (1 - math.Pow(b1, t)))
+	correction2 := T(math.Sqrt(1 - math.Pow(b2, t)))
+	shrink := T(1 - lr*wd)
+	beta1, beta2, rest1, rest2 := T(b1), T(b2), T(1-b1), T(1-b2)
+	decay, eps := T(wd), T(a.set.eps)
+	decoupled, coupled := a.decoupled, !a.decoupled && wd != 0
+	for i, g := range grad {
+		switch {
+		case decoupled:
+			value[i] *= shrink
+		case coupled:
+			g += decay * value[i]
+		}
+		m[i] = m[i]*beta1 + rest1*g
+		v[i] = v[i]*beta2 + rest2*g*g
+		value[i] += step * m[i] / (sqrt(v[i])/correction2 + eps)
+	}
+}
