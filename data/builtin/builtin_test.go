@@ -1,0 +1,162 @@
+package builtin
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/unroll-ml/unroll/data"
+)
+
+// The embedded bytes are the files listed in SHA256SUMS, unchanged.
+func TestChecksums(t *testing.T) {
+	f, err := os.Open("SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	embedded := map[string][]byte{
+		"text/moby-dick.txt":                           mobyDick,
+		"timeseries/sunspots-yearly-1700-2008.csv":     sunspots,
+		"timeseries/co2-maunaloa-weekly-1958-2001.csv": co2,
+	}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		sum, name, ok := strings.Cut(sc.Text(), "  ")
+		if !ok {
+			t.Fatalf("bad line %q", sc.Text())
+		}
+		b, ok := embedded[name]
+		if !ok {
+			if b, err = mnistFS.ReadFile(name); err != nil {
+				t.Fatalf("%s is not embedded: %v", name, err)
+			}
+		}
+		got := sha256.Sum256(b)
+		if hex.EncodeToString(got[:]) != sum {
+			t.Errorf("%s: checksum differs from SHA256SUMS", name)
+		}
+		n++
+	}
+	if n != 7 {
+		t.Errorf("SHA256SUMS lists %d files, want 7", n)
+	}
+}
+
+func TestMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decompresses 11 MB")
+	}
+	train, test, err := MNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 60000 || test.Len() != 10000 || train.H != 28 || train.W != 28 || test.H != 28 {
+		t.Fatalf("train %d, test %d images of %dx%d", train.Len(), test.Len(), train.H, train.W)
+	}
+	// The training pixels, scaled to [0, 1], have MNIST's well-known mean 0.1307 and std 0.3081.
+	var sum, sq float64
+	for _, p := range train.Pixels {
+		v := float64(p) / 255
+		sum += v
+		sq += v * v
+	}
+	n := float64(len(train.Pixels))
+	mean := sum / n
+	std := math.Sqrt(sq/n - mean*mean)
+	if math.Abs(mean-data.MNISTMean) > 5e-4 || math.Abs(std-data.MNISTStd) > 5e-4 {
+		t.Errorf("pixel mean %.4f, std %.4f", mean, std)
+	}
+	// Every digit occurs, none far from a tenth of the set; the first labels are MNIST's.
+	counts := make([]int, 10)
+	for _, l := range train.Labels {
+		counts[l]++
+	}
+	for d, c := range counts {
+		if c < 5000 || c > 7000 {
+			t.Errorf("digit %d occurs %d times", d, c)
+		}
+	}
+	if got := train.Labels[:5]; got[0] != 5 || got[1] != 0 || got[2] != 4 || got[3] != 1 || got[4] != 9 {
+		t.Errorf("first training labels %v, want [5 0 4 1 9]", got)
+	}
+	if got := test.Labels[:3]; got[0] != 7 || got[1] != 2 || got[2] != 1 {
+		t.Errorf("first test labels %v, want [7 2 1]", got)
+	}
+	b, err := data.NewImageBatches(train, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.NumBatches() != 938 {
+		t.Errorf("%d batches of 64, want 938", b.NumBatches())
+	}
+}
+
+func TestMobyDick(t *testing.T) {
+	text, err := MobyDick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(text) != 1204997 || !strings.HasPrefix(text, "CHAPTER 1. Loomings.") {
+		t.Fatalf("%d bytes starting %q", len(text), text[:20])
+	}
+	count := func(s string) int {
+		v, err := data.NewCharVocab(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Size() - 1 // without the unknown symbol
+	}
+	// 83 distinct characters, 5 of them typographic; mapped to ASCII, ' and " are new and
+	// - was there already, so 80 remain.
+	if n := count(text); n != 83 {
+		t.Errorf("%d distinct characters, want 83", n)
+	}
+	ascii := data.ASCIIQuotes(text)
+	if n := count(ascii); n != 80 {
+		t.Errorf("%d distinct characters after ASCIIQuotes, want 80", n)
+	}
+	for i, r := range ascii {
+		if r > 127 {
+			t.Fatalf("non-ASCII %q at byte %d after ASCIIQuotes", r, i)
+		}
+	}
+}
+
+func TestSunspots(t *testing.T) {
+	s, err := Sunspots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Values) != 309 || s.Labels[0] != "1700" || s.Labels[308] != "2008" || s.Values[0] != 5 || len(s.Missing) != 0 {
+		t.Errorf("%d values from %s to %s, first %g", len(s.Values), s.Labels[0], s.Labels[len(s.Labels)-1], s.Values[0])
+	}
+}
+
+func TestCO2(t *testing.T) {
+	if _, err := CO2(data.FillNone); err == nil || !strings.Contains(err.Error(), "59 missing values") {
+		t.Errorf("FillNone: %v", err)
+	}
+	for _, tc := range []struct {
+		fill data.Fill
+		n    int
+	}{{data.FillDrop, 2225}, {data.FillInterpolate, 2284}} {
+		s, err := CO2(tc.fill)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.fill, err)
+		}
+		if len(s.Values) != tc.n || len(s.Missing) != 59 || s.Labels[0] != "19580329" {
+			t.Errorf("%v: %d values, %d missing", tc.fill, len(s.Values), len(s.Missing))
+		}
+		for i, v := range s.Values {
+			if !(v > 300 && v < 400) {
+				t.Fatalf("%v: value %d is %g ppm", tc.fill, i, v)
+			}
+		}
+	}
+}

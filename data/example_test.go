@@ -1,0 +1,146 @@
+package data_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/unroll-ml/unroll/data"
+)
+
+// d2l's sequential partitioning of the tokens 0..34 into batches of 2 rows of 5 steps: row b
+// of each batch continues row b of the batch before, so the recurrent state can be carried.
+func ExampleNewSequentialBatches() {
+	ids := make([]int, 35)
+	for i := range ids {
+		ids[i] = i
+	}
+	batches, err := data.NewSequentialBatches(ids, 2, 5)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		b, ok := batches.Next()
+		if !ok {
+			break
+		}
+		fmt.Println("X:", b.X[:b.T], b.X[b.T:])
+		fmt.Println("Y:", b.Y[:b.T], b.Y[b.T:])
+	}
+	// Output:
+	// X: [0 1 2 3 4] [17 18 19 20 21]
+	// Y: [1 2 3 4 5] [18 19 20 21 22]
+	// X: [5 6 7 8 9] [22 23 24 25 26]
+	// Y: [6 7 8 9 10] [23 24 25 26 27]
+	// X: [10 11 12 13 14] [27 28 29 30 31]
+	// Y: [11 12 13 14 15] [28 29 30 31 32]
+}
+
+// Random partitioning: each row is a run of T tokens from a random place; consecutive
+// batches are unrelated, so each starts from a zero state.
+func ExampleNewRandomBatches() {
+	ids := make([]int, 35)
+	for i := range ids {
+		ids[i] = i
+	}
+	rng := rand.New(rand.NewPCG(1, 2)) // the run's one generator
+	batches, err := data.NewRandomBatches(ids, 2, 5, rng)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(batches.NumBatches(), "batches of", 2, "x", 5)
+	// Output:
+	// 3 batches of 2 x 5
+}
+
+func ExampleNewCharVocab() {
+	v, err := data.NewCharVocab("hello, world")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Id 0 is the unknown symbol, then the most frequent characters; ties go by code point.
+	var symbols []string
+	for id := range v.Size() {
+		symbols = append(symbols, fmt.Sprintf("%q", v.Symbol(id)))
+	}
+	fmt.Println(strings.Join(symbols, " "))
+	ids := v.Encode("hello, whale")
+	fmt.Println(ids)
+	fmt.Println(v.Decode(ids)) // 'a' is not in the vocabulary: it decodes to U+FFFD
+	_, err = v.EncodeStrict("whale")
+	fmt.Println(err)
+	// Output:
+	// '�' 'l' 'o' ' ' ',' 'd' 'e' 'h' 'r' 'w'
+	// [7 6 1 1 2 4 3 9 7 0 1 6]
+	// hello, wh�le
+	// vocab: character 'a' (U+0061) at position 2 is not in the vocabulary
+}
+
+func ExampleParseSeriesCSV() {
+	csv := "year,value\n2000,1\n2001,\n2002,NA\n2003,4\n"
+	_, err := data.ParseSeriesCSV(strings.NewReader(csv), "demo.csv", "value", data.FillNone)
+	fmt.Println(err)
+	s, err := data.ParseSeriesCSV(strings.NewReader(csv), "demo.csv", "value", data.FillInterpolate)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(s.Labels, s.Values, "missing on lines", s.Missing)
+	// Output:
+	// demo.csv: column "value": 2 missing values (lines 3, 4); choose a fill (FillDrop, FillInterpolate)
+	// [2000 2001 2002 2003] [1 2 3 4] missing on lines [3 4]
+}
+
+func ExampleWindows() {
+	x, y, err := data.Windows([]float64{1, 2, 3, 4, 5, 6}, 4)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range y {
+		fmt.Println(x[i*4:(i+1)*4], "->", y[i])
+	}
+	// Output:
+	// [1 2 3 4] -> 5
+	// [2 3 4 5] -> 6
+}
+
+func ExampleNewImageBatches() {
+	// An IDX file of three 2x2 images and one of their labels.
+	images := []byte{0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 255, 0, 255, 1, 2, 3, 4, 9, 9, 9, 9}
+	labels := []byte{0, 0, 8, 1, 0, 0, 0, 3, 7, 1, 4}
+	im, err := data.ParseIDX(bytes.NewReader(images), "images")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lb, err := data.ParseIDX(bytes.NewReader(labels), "labels")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	set, err := data.NewImageSet(im, lb, 10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	batches, err := data.NewImageBatches(set, 2, data.Normalize(0, 1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		b, ok := batches.Next()
+		if !ok {
+			break
+		}
+		fmt.Println(b.X.Shape(), b.Labels)
+	}
+	// Output:
+	// (2, 1, 2, 2) [7 1]
+	// (1, 1, 2, 2) [4]
+}

@@ -1,0 +1,254 @@
+package data
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// tinySet returns n images of 2x3 pixels whose pixels all equal the image index, labelled
+// by index mod 10.
+func tinySet(n int) *ImageSet {
+	s := &ImageSet{N: n, H: 2, W: 3, Classes: 10, Pixels: make([]uint8, n*6), Labels: make([]int, n)}
+	for i := range n {
+		for j := range 6 {
+			s.Pixels[i*6+j] = uint8(i)
+		}
+		s.Labels[i] = i % 10
+	}
+	return s
+}
+
+// drain returns the indices of the images of the rest of the epoch, batch by batch.
+func drain(b *ImageBatches) [][]int {
+	var out [][]int
+	for {
+		bt, ok := b.Next()
+		if !ok {
+			return out
+		}
+		out = append(out, bt.Indices)
+	}
+}
+
+func TestImageBatches(t *testing.T) {
+	set := tinySet(7)
+	b, err := NewImageBatches(set, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.NumBatches() != 3 {
+		t.Errorf("NumBatches = %d, want 3", b.NumBatches())
+	}
+	bt, ok := b.Next()
+	if !ok {
+		t.Fatal("no batch")
+	}
+	if !slices.Equal(bt.X.Shape(), tensor.Shape{3, 1, 2, 3}) || bt.X.Dtype() != tensor.Float32 {
+		t.Errorf("X is %v %v, want (3, 1, 2, 3) float32", bt.X.Shape(), bt.X.Dtype())
+	}
+	x := bt.X.Data().([]float32)
+	for k := range 3 {
+		want := float32((float64(k)/255 - MNISTMean) / MNISTStd)
+		for j := range 6 {
+			if x[k*6+j] != want {
+				t.Fatalf("X[%d, 0, %d] = %g, want %g", k, j, x[k*6+j], want)
+			}
+		}
+	}
+	if !slices.Equal(bt.Labels, []int{0, 1, 2}) {
+		t.Errorf("labels %v", bt.Labels)
+	}
+	rest := drain(b)
+	if !slices.Equal(rest[0], []int{3, 4, 5}) || !slices.Equal(rest[1], []int{6}) || len(rest) != 2 {
+		t.Errorf("rest of the epoch %v, want [[3 4 5] [6]] (last batch kept)", rest)
+	}
+	if _, ok := b.Next(); ok {
+		t.Error("Next after the end of the epoch returned a batch")
+	}
+	b.Reset()
+	if b.Epoch() != 1 || len(drain(b)) != 3 {
+		t.Error("Reset did not start a full new epoch")
+	}
+}
+
+func TestImageBatchesOptions(t *testing.T) {
+	set := tinySet(7)
+	b, err := NewImageBatches(set, 3, DropLast(), Dtype(tensor.Float64), Normalize(0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.NumBatches() != 2 || len(drain(b)) != 2 {
+		t.Errorf("DropLast: %d batches announced", b.NumBatches())
+	}
+	b.Reset()
+	bt, _ := b.Next()
+	if x := bt.X.Data().([]float64); x[6] != 1.0/255 || x[0] != 0 {
+		t.Errorf("Normalize(0, 1): X starts %v", x[:7])
+	}
+
+	// The same seed gives the same order; every epoch is a permutation; epochs differ.
+	orders := func(seed uint64) [][]int {
+		b, err := NewImageBatches(set, 3, Shuffle(rand.New(rand.NewPCG(seed, 0))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all [][]int
+		for range 3 {
+			all = append(all, slices.Concat(drain(b)...))
+			b.Reset()
+		}
+		return all
+	}
+	a, c := orders(1), orders(1)
+	if !slices.EqualFunc(a, c, slices.Equal) {
+		t.Errorf("same seed, different orders: %v, %v", a, c)
+	}
+	for _, o := range a {
+		if !isPerm(o, 7) {
+			t.Errorf("epoch order %v is not a permutation", o)
+		}
+	}
+	if slices.Equal(a[0], a[1]) && slices.Equal(a[1], a[2]) {
+		t.Errorf("epochs not reshuffled: %v", a)
+	}
+}
+
+func TestImageBatchesErrors(t *testing.T) {
+	set := tinySet(4)
+	for _, tc := range []struct {
+		name string
+		set  *ImageSet
+		size int
+		opts []ImageOption
+		want string
+	}{
+		{"nil set", nil, 2, nil, "image set is empty"},
+		{"empty set", set.Head(0), 2, nil, "image set is empty"},
+		{"pixels", &ImageSet{N: 2, H: 2, W: 2, Pixels: make([]uint8, 7), Labels: make([]int, 2)}, 1, nil, "has 7 pixels, want 8"},
+		{"labels", &ImageSet{N: 2, H: 2, W: 2, Pixels: make([]uint8, 8), Labels: make([]int, 1)}, 1, nil, "has 1 labels"},
+		{"label", &ImageSet{N: 2, H: 1, W: 1, Classes: 3, Pixels: make([]uint8, 2), Labels: []int{1, 3}}, 1, nil, "label 3 at index 1 is outside [0, 3)"},
+		{"negative label", &ImageSet{N: 1, H: 1, W: 1, Pixels: make([]uint8, 1), Labels: []int{-1}}, 1, nil, "label -1 at index 0"},
+		{"batch 0", set, 0, nil, "batch size 0"},
+		{"drop all", set, 5, []ImageOption{DropLast()}, "DropLast leaves no batch"},
+		{"dtype", set, 2, []ImageOption{Dtype(tensor.Int)}, "dtype int: need float32 or float64"},
+		{"std 0", set, 2, []ImageOption{Normalize(0.5, 0)}, "std 0"},
+		{"mean NaN", set, 2, []ImageOption{Normalize(math.NaN(), 1)}, "mean NaN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewImageBatches(tc.set, tc.size, tc.opts...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	// Without DropLast a batch larger than the set gives one smaller batch.
+	b, err := NewImageBatches(set, 10)
+	if err != nil || b.NumBatches() != 1 || len(drain(b)[0]) != 4 {
+		t.Errorf("batch of 10 over 4 images: %v", err)
+	}
+}
+
+func TestImageBatchesResume(t *testing.T) {
+	set := tinySet(10)
+	src := rand.NewPCG(7, 7)
+	rng := rand.New(src)
+	b, _ := NewImageBatches(set, 3, Shuffle(rng))
+	drain(b)
+	b.Reset()
+	b.Next() // epoch 1, one batch in
+	blob, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rngState, _ := src.MarshalBinary()
+
+	// Continue the original run for the rest of this epoch and the next one.
+	want := drain(b)
+	b.Reset()
+	want = append(want, drain(b)...)
+
+	// A fresh iterator restored from the blob, with the generator restored after it was made.
+	pcg := rand.NewPCG(0, 0)
+	r, _ := NewImageBatches(set, 3, Shuffle(rand.New(pcg)))
+	if err := r.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	if err := pcg.UnmarshalBinary(rngState); err != nil {
+		t.Fatal(err)
+	}
+	if r.Epoch() != 1 {
+		t.Errorf("restored epoch %d, want 1", r.Epoch())
+	}
+	got := drain(r)
+	r.Reset()
+	got = append(got, drain(r)...)
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("resumed run sees %v, original %v", got, want)
+	}
+
+	// Damaged or mismatched blobs are errors and leave the iterator as it was.
+	flipped := slices.Clone(blob)
+	flipped[len(flipped)-5] ^= 1
+	other, _ := NewImageBatches(set.Head(9), 3, Shuffle(rng))
+	otherBlob, _ := other.MarshalBinary()
+	plain, _ := NewImageBatches(set, 3)
+	for name, tc := range map[string]struct {
+		b    *ImageBatches
+		blob []byte
+		want string
+	}{
+		"empty":     {r, nil, "corrupt state"},
+		"truncated": {r, blob[:len(blob)-1], "checksum mismatch"},
+		"flipped":   {r, flipped, "checksum mismatch"},
+		"vocab":     {r, mustMarshal(t, newVocab([]rune("ab"))), "not a"},
+		"other set": {r, otherBlob, "state is for 9 images in batches of 3, iterator has 10"},
+		"shuffled":  {plain, blob, "does not shuffle"},
+	} {
+		before, _ := tc.b.MarshalBinary()
+		err := tc.b.UnmarshalBinary(tc.blob)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", name, err, tc.want)
+		}
+		if after, _ := tc.b.MarshalBinary(); !slices.Equal(before, after) {
+			t.Errorf("%s: a failed UnmarshalBinary changed the iterator", name)
+		}
+	}
+}
+
+// A checkpoint taken between Reset and the first batch, before the order is drawn.
+func TestImageBatchesResumeAtEpochStart(t *testing.T) {
+	set := tinySet(10)
+	src := rand.NewPCG(3, 4)
+	b, _ := NewImageBatches(set, 4, Shuffle(rand.New(src)))
+	drain(b)
+	b.Reset()
+	blob := mustMarshal(t, b)
+	rngState := mustMarshal(t, src)
+	want := drain(b)
+
+	pcg := rand.NewPCG(0, 0)
+	r, _ := NewImageBatches(set, 4, Shuffle(rand.New(pcg)))
+	if err := r.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	if err := pcg.UnmarshalBinary(rngState); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(r); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("resumed run sees %v, original %v", got, want)
+	}
+}
+
+func mustMarshal(t testing.TB, m interface{ MarshalBinary() ([]byte, error) }) []byte {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
