@@ -17,14 +17,13 @@ type Feeds map[string]*tensor.Dense
 type Outputs map[string]*tensor.Dense
 
 // Program is a graph compiled once and run many times. Run feeds the inputs by name, runs the
-// graph, copies the named outputs out and resets the machine (Gorgonia's TapeMachine returns
-// stale values on the next run otherwise). A Program carries the values of its state inputs from
+// graph's operations in order, copies the named outputs out and drops the run's values. A Program carries the values of its state inputs from
 // one run to the next and copies updated buffers back into Params after training runs.
 //
 // A Program is not safe for concurrent use; build one per goroutine from the same Params.
 type Program struct {
 	b       *Builder
-	vm      gorgonia.VM
+	m       machine
 	outputs map[string]*gorgonia.Node
 	loss    *gorgonia.Node
 	grads   []gradNode
@@ -110,8 +109,12 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 			p.grads[i].node = gs[i]
 		}
 	}
+	m, err := newMachine(b.g)
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
 	b.compiled = true
-	p.vm = gorgonia.NewTapeMachine(b.g)
 	return p, nil
 }
 
@@ -119,7 +122,7 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 func (p *Program) Builder() *Builder { return p.b }
 
 // Close releases the machine.
-func (p *Program) Close() error { return p.vm.Close() }
+func (p *Program) Close() error { return p.m.close() }
 
 // Run feeds the inputs, runs the graph once and returns the named outputs. The state inputs
 // then take their carried values, and a training graph's buffers are updated.
@@ -144,34 +147,34 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 	if err := p.bindInputs(feeds); err != nil {
 		return nil, err
 	}
-	defer p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
+	defer p.m.reset()
+	if err := p.m.run(); err != nil {
 		return nil, fmt.Errorf("graph: run: %w", err)
 	}
 	p.runs++
 	r := &result{outputs: Outputs{}, state: map[string]*tensor.Dense{}, buffers: map[string]*tensor.Dense{}}
 	for name, n := range outputs {
-		v, err := cloneDense(n.Value())
+		v, err := cloneDense(p.m.value(n))
 		if err != nil {
 			return nil, fmt.Errorf("graph: output %q: %w", name, err)
 		}
 		r.outputs[name] = v
 	}
 	if p.loss != nil {
-		v, err := cloneDense(p.loss.Value())
+		v, err := cloneDense(p.m.value(p.loss))
 		if err != nil {
 			return nil, fmt.Errorf("graph: loss: %w", err)
 		}
 		r.loss = Float64s(v)[0]
 		for _, g := range p.grads {
-			if err := copyValue(g.value, g.node.Value()); err != nil {
+			if err := copyValue(g.value, p.m.value(g.node)); err != nil {
 				return nil, fmt.Errorf("graph: gradient of %s: %w", g.name, err)
 			}
 		}
 	}
 	for _, in := range p.b.inputs {
 		if in.kind == stateInput {
-			v, err := cloneDense(in.next.Value())
+			v, err := cloneDense(p.m.value(in.next))
 			if err != nil {
 				return nil, fmt.Errorf("graph: state %q: %w", in.name, err)
 			}
@@ -179,7 +182,7 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 		}
 	}
 	for _, u := range p.b.buffers {
-		v, err := cloneDense(u.node.Value())
+		v, err := cloneDense(p.m.value(u.node))
 		if err != nil {
 			return nil, fmt.Errorf("graph: buffer %q: %w", u.name, err)
 		}

@@ -1,0 +1,139 @@
+package graph
+
+import (
+	"fmt"
+	"os"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// machine runs a compiled graph once its inputs are bound with gorgonia.Let.
+type machine interface {
+	run() error
+	value(n *gorgonia.Node) gorgonia.Value // a node's value after run, valid until reset
+	reset()
+	close() error
+}
+
+// newMachine returns the executor for a graph: unroll's own by default, Gorgonia's TapeMachine
+// when the environment sets UNROLL_VM=tape (the two are cross-checked by the tests).
+func newMachine(g *gorgonia.ExprGraph) (machine, error) {
+	if os.Getenv("UNROLL_VM") == "tape" {
+		return &tape{vm: gorgonia.NewTapeMachine(g)}, nil
+	}
+	return newExecutor(g)
+}
+
+// tape adapts Gorgonia's TapeMachine. It must be Reset after every run, or the next run
+// silently returns stale values.
+type tape struct{ vm gorgonia.VM }
+
+func (t *tape) run() error                            { return t.vm.RunAll() }
+func (t *tape) value(n *gorgonia.Node) gorgonia.Value { return n.Value() }
+func (t *tape) reset()                                { t.vm.Reset() }
+func (t *tape) close() error                          { return t.vm.Close() }
+
+// Preallocator is implemented by operations that can write their result into a buffer the
+// executor owns and reuses from run to run: DoInto computes the op's value into out, a tensor
+// of the node's shape and dtype, and returns it. unroll's own operations implement it, so a
+// training step allocates almost nothing once the first step has run.
+type Preallocator interface {
+	DoInto(out *tensor.Dense, inputs ...gorgonia.Value) (gorgonia.Value, error)
+}
+
+// executor runs a graph's operations in topological order, calling each Op directly. Values
+// live in a slice indexed by node; a node whose op is a Preallocator keeps one output buffer
+// for the life of the program.
+type executor struct {
+	inputs []*gorgonia.Node // nodes without an op, read at the start of each run
+	steps  []execStep
+	slot  map[*gorgonia.Node]int
+	vals  []gorgonia.Value
+}
+
+type execStep struct {
+	node *gorgonia.Node
+	op   gorgonia.Op
+	pre  Preallocator
+	out  *tensor.Dense // the reused buffer of a Preallocator
+	args []int         // slots of the op's inputs, in order
+	at   int           // slot of the result
+	buf  []gorgonia.Value
+}
+
+func newExecutor(g *gorgonia.ExprGraph) (*executor, error) {
+	sorted, err := gorgonia.Sort(g)
+	if err != nil {
+		return nil, fmt.Errorf("graph: sort: %w", err)
+	}
+	e := &executor{slot: make(map[*gorgonia.Node]int, len(sorted)), vals: make([]gorgonia.Value, len(sorted))}
+	for i := len(sorted) - 1; i >= 0; i-- { // Sort puts the roots first
+		n := sorted[i]
+		at := len(e.slot)
+		e.slot[n] = at
+		if n.Op() == nil {
+			e.inputs = append(e.inputs, n) // an input or a parameter: read at run time
+			continue
+		}
+		s := execStep{node: n, op: n.Op(), at: at}
+		children := g.From(n.ID())
+		for children != nil && children.Next() {
+			c := children.Node().(*gorgonia.Node)
+			j, ok := e.slot[c]
+			if !ok {
+				return nil, fmt.Errorf("graph: node %v is used before it is computed", c)
+			}
+			s.args = append(s.args, j)
+		}
+		s.buf = make([]gorgonia.Value, len(s.args))
+		if p, ok := n.Op().(Preallocator); ok && n.Dims() > 0 {
+			s.pre = p
+		}
+		e.steps = append(e.steps, s)
+	}
+	return e, nil
+}
+
+func (e *executor) run() error {
+	for _, n := range e.inputs {
+		v := n.Value()
+		if v == nil {
+			return fmt.Errorf("graph: no value bound to %q", n.Name())
+		}
+		e.vals[e.slot[n]] = v
+	}
+	for i := range e.steps {
+		s := &e.steps[i]
+		for k, j := range s.args {
+			s.buf[k] = e.vals[j]
+		}
+		var v gorgonia.Value
+		var err error
+		if s.pre != nil {
+			if s.out == nil {
+				s.out = tensor.New(tensor.Of(s.node.Dtype()), tensor.WithShape(s.node.Shape().Clone()...))
+			}
+			v, err = s.pre.DoInto(s.out, s.buf...)
+		} else {
+			v, err = s.op.Do(s.buf...)
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %w", s.op, err)
+		}
+		e.vals[s.at] = v
+	}
+	return nil
+}
+
+func (e *executor) value(n *gorgonia.Node) gorgonia.Value {
+	if at, ok := e.slot[n]; ok {
+		return e.vals[at]
+	}
+	return nil
+}
+
+// reset drops the references to the run's values (reused buffers stay with their steps).
+func (e *executor) reset() { clear(e.vals) }
+
+func (e *executor) close() error { return nil }
