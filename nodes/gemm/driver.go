@@ -1,0 +1,317 @@
+package gemm
+
+import (
+	"sync"
+)
+
+// job is one native GEMM call: the operands, the blocking chosen for them,
+// the split of C among goroutines and one workspace per part. Jobs are
+// kept for reuse, so a steady stream of calls allocates nothing.
+type job[T float] struct {
+	kern           *kernel[T]
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    T
+	a, b, c        []T
+	lda, ldb, ldc  int
+
+	kc     int // inner block length, fixed by k alone
+	pm, pn int // C is split into pm x pn parts along its tile grid
+	ws     []workspace[T]
+	wg     sync.WaitGroup
+}
+
+// workspace holds the packing buffers of one part.
+type workspace[T float] struct {
+	a, b []T // packed block of A (mc x kc) and panel of B (kc x nc)
+	tile []T // mr x nr scratch tile for the edges of C
+}
+
+// maxFreeJobs is how many idle jobs, with their packing buffers, are kept
+// per element type: enough for a few concurrent callers. Unlike a
+// sync.Pool the list survives garbage collections, which would otherwise
+// make a training step re-allocate the buffers.
+const maxFreeJobs = 4
+
+// freeJobs holds idle *job[float32] at index 0 and *job[float64] at 1.
+var freeJobs [2]struct {
+	mu   sync.Mutex
+	jobs []any
+}
+
+func jobIndex[T float]() int {
+	var z T
+	if _, ok := any(z).(float64); ok {
+		return 1
+	}
+	return 0
+}
+
+func getJob[T float]() *job[T] {
+	f := &freeJobs[jobIndex[T]()]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.jobs); n > 0 {
+		j := f.jobs[n-1].(*job[T])
+		f.jobs[n-1] = nil
+		f.jobs = f.jobs[:n-1]
+		return j
+	}
+	return new(job[T])
+}
+
+func putJob[T float](j *job[T]) {
+	// Drop the references to the caller's matrices.
+	j.a, j.b, j.c = nil, nil, nil
+	f := &freeJobs[jobIndex[T]()]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.jobs) < maxFreeJobs {
+		f.jobs = append(f.jobs, j)
+	}
+}
+
+// gemm computes C = alpha*op(A)*op(B) + beta*C with kern on up to threads
+// goroutines. The arguments are valid and m, n >= 1.
+func gemm[T float](kern *kernel[T], threads int, transA, transB bool, m, n, k int,
+	alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	j := newJob(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	j.setParts(partition(m, n, k, kern, min(threads, maxThreads())))
+	j.run()
+	putJob(j)
+}
+
+// newJob takes an idle job (or a new one) and fills in the operands and the inner
+// blocking. k >= 1 and alpha != 0.
+func newJob[T float](kern *kernel[T], transA, transB bool, m, n, k int,
+	alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
+	j := getJob[T]()
+	j.kern = kern
+	j.transA, j.transB = transA, transB
+	j.m, j.n, j.k = m, n, k
+	j.alpha, j.beta = alpha, beta
+	j.a, j.b, j.c = a, b, c
+	j.lda, j.ldb, j.ldc = lda, ldb, ldc
+	// Split k into equal blocks of at most kern.kc: the blocks, and so the
+	// order of the sums, depend on k only.
+	nk := (k + kern.kc - 1) / kern.kc
+	j.kc = (k + nk - 1) / nk
+	return j
+}
+
+// setParts splits C into pm x pn parts and makes a workspace for each.
+func (j *job[T]) setParts(pm, pn int) {
+	j.pm, j.pn = pm, pn
+	for len(j.ws) < pm*pn {
+		j.ws = append(j.ws, workspace[T]{})
+	}
+}
+
+// run computes all parts: part 0 on the calling goroutine, the others on
+// the workers.
+func (j *job[T]) run() {
+	parts := j.pm * j.pn
+	if parts == 1 {
+		j.runPart(0)
+		return
+	}
+	startWorkers()
+	j.wg.Add(parts - 1)
+	for p := 1; p < parts; p++ {
+		tasks <- task{r: j, part: p}
+	}
+	j.runPart(0)
+	j.wg.Wait()
+}
+
+// scaleC sets C = beta*C, writing zeros when beta is zero.
+func scaleC[T float](m, n int, beta T, c []T, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// span returns the range [lo, hi) of elements 0..size-1 covered by part p of
+// parts when whole tiles of t elements are dealt out as evenly as possible.
+func span(p, parts, size, t int) (lo, hi int) {
+	tiles := (size + t - 1) / t
+	lo = p * tiles / parts * t
+	hi = min((p+1)*tiles/parts*t, size)
+	return lo, hi
+}
+
+// runPart computes part p of C.
+func (j *job[T]) runPart(p int) {
+	pi, pj := p/j.pn, p%j.pn
+	i0, i1 := span(pi, j.pm, j.m, j.kern.mr)
+	j0, j1 := span(pj, j.pn, j.n, j.kern.nr)
+	if i0 < i1 && j0 < j1 {
+		j.block(&j.ws[p], i0, i1, j0, j1)
+	}
+}
+
+func (j *job[T]) done() { j.wg.Done() }
+
+// block computes rows i0..i1-1 and columns j0..j1-1 of C, where i0 and j0 lie
+// on the tile grid, in the GotoBLAS loop order: panels of nc columns, blocks
+// of kc along the inner dimension (B panel packed once), blocks of mc rows (A
+// block packed once), then the mr x nr tiles.
+func (j *job[T]) block(ws *workspace[T], i0, i1, j0, j1 int) {
+	kern := j.kern
+	mr, nr := kern.mr, kern.nr
+	mc := balance(i1-i0, kern.mc, mr)
+	nc := balance(j1-j0, kern.nc, nr)
+	if need := mc * j.kc; len(ws.a) < need {
+		ws.a = make([]T, need)
+	}
+	if need := nc * j.kc; len(ws.b) < need {
+		ws.b = make([]T, need)
+	}
+	if need := mr * nr; len(ws.tile) < need {
+		ws.tile = make([]T, need)
+	}
+	for jc := j0; jc < j1; jc += nc {
+		nb := min(nc, j1-jc)
+		for pc := 0; pc < j.k; pc += j.kc {
+			kb := min(j.kc, j.k-pc)
+			beta := j.beta
+			if pc > 0 {
+				beta = 1
+			}
+			bp := ws.b[:roundUp(nb, nr)*kb]
+			packB(kern, bp, j.b, j.ldb, j.transB, pc, kb, jc, nb)
+			for ic := i0; ic < i1; ic += mc {
+				mb := min(mc, i1-ic)
+				ap := ws.a[:roundUp(mb, mr)*kb]
+				packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
+				j.macro(ws, ap, bp, ic, mb, jc, nb, kb, beta)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over the mb x nb block of C at (ic, jc) from
+// the packed block ap and panel bp. A tile that C's edge cuts is computed in
+// the scratch tile, with the same kernel and so the same arithmetic.
+func (j *job[T]) macro(ws *workspace[T], ap, bp []T, ic, mb, jc, nb, kb int, beta T) {
+	kern := j.kern
+	mr, nr := kern.mr, kern.nr
+	fn := kern.fn
+	c, ldc, alpha := j.c, j.ldc, j.alpha
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		bpan := bp[jr*kb : (jr+nr)*kb]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			apan := ap[ir*kb : (ir+mr)*kb]
+			off := (ic+ir)*ldc + jc + jr
+			if mm == mr && nn == nr {
+				fn(kb, apan, bpan, c[off:], ldc, alpha, beta)
+				continue
+			}
+			t := ws.tile[:mr*nr]
+			if beta != 0 {
+				for r := 0; r < mm; r++ {
+					copy(t[r*nr:r*nr+nn], c[off+r*ldc:off+r*ldc+nn])
+				}
+			}
+			fn(kb, apan, bpan, t, nr, alpha, beta)
+			for r := 0; r < mm; r++ {
+				copy(c[off+r*ldc:off+r*ldc+nn], t[r*nr:r*nr+nn])
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// balance returns the block length, a multiple of t and at most limit (a
+// multiple of t), that cuts size into the fewest blocks of nearly equal
+// length.
+func balance(size, limit, t int) int {
+	blocks := (size + limit - 1) / limit
+	return roundUp((size+blocks-1)/blocks, t)
+}
+
+// partition chooses how to split C among at most threads goroutines: pm
+// parts along the rows and pn along the columns, each a whole number of
+// tiles. It minimises a simple model of the slowest part's time: its
+// multiply-adds plus the packing it repeats. Small products are not split.
+func partition[T float](m, n, k int, kern *kernel[T], threads int) (pm, pn int) {
+	const minWork = 1 << 18 // multiply-adds below which one goroutine is faster
+	if threads <= 1 || m*n*k < minWork {
+		return 1, 1
+	}
+	tm := (m + kern.mr - 1) / kern.mr
+	tn := (n + kern.nr - 1) / kern.nr
+	if tm*tn < 2 {
+		return 1, 1
+	}
+	threads = min(threads, tm*tn)
+	pm, pn = 1, 1
+	best := -1.0
+	for p := 1; p <= threads; p++ {
+		if threads%p != 0 {
+			continue
+		}
+		q := threads / p
+		if p > tm || q > tn {
+			continue
+		}
+		rows := float64((tm + p - 1) / p * kern.mr) // rows of the largest part
+		cols := float64((tn + q - 1) / q * kern.nr)
+		panels := float64((int(cols) + kern.nc - 1) / kern.nc)
+		// Unit: the time to pack one element, in which an AVX2 core does
+		// about 16 multiply-adds.
+		cost := rows*cols*float64(k)/16 + rows*float64(k)*panels + cols*float64(k)
+		if best < 0 || cost < best {
+			best, pm, pn = cost, p, q
+		}
+	}
+	return pm, pn
+}
+
+// task is one part of a job for a worker goroutine.
+type task struct {
+	r    partRunner
+	part int
+}
+
+type partRunner interface {
+	runPart(p int)
+	done()
+}
+
+var (
+	tasks       = make(chan task, 64)
+	workersOnce sync.Once
+)
+
+// startWorkers starts the worker goroutines, one fewer than the cores (the
+// calling goroutine computes a part itself). They live as long as the
+// process and sleep while there is nothing to do.
+func startWorkers() {
+	workersOnce.Do(func() {
+		for i := 1; i < maxThreads(); i++ {
+			go func() {
+				for t := range tasks {
+					t.r.runPart(t.part)
+					t.r.done()
+				}
+			}()
+		}
+	})
+}

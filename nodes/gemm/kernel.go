@@ -1,0 +1,101 @@
+package gemm
+
+// float is the element type of the native driver.
+type float interface {
+	float32 | float64
+}
+
+// kernel describes a micro-kernel and the cache blocking that suits it.
+type kernel[T float] struct {
+	name string
+	// mr x nr is the register tile of C that one call of fn updates.
+	mr, nr int
+	// mc, kc, nc are the largest blocks of C rows, of the inner dimension
+	// and of C columns that are packed at once (mc a multiple of mr, nc a
+	// multiple of nr).
+	mc, kc, nc int
+	// fn computes the mr x nr tile c = alpha*ap*bp + beta*c from k packed
+	// columns of A (mr values each) and k packed rows of B (nr values
+	// each); c has row stride ldc. With beta == 0 it must not read c.
+	// k is at least 1.
+	fn func(k int, ap, bp, c []T, ldc int, alpha, beta T)
+	// packA, if set, packs a panel of A: kb groups of mr values into d,
+	// group p holding column p of rows off/lda.. (value r at a[off+r*lda+p])
+	// or, when trans, a[off+p*lda+r], for r < n, and zeros for n <= r < mr.
+	// It is called with n == mr, and with n < mr when trans. packB likewise
+	// packs a panel of n <= nr columns of op(B): value j of group p at
+	// b[off+p*ldb+j] or, when trans, b[off+j*ldb+p]; it is called with
+	// n == nr, and with n < nr when !trans. When nil, portable Go code packs.
+	packA func(d, a []T, lda int, trans bool, off, kb, n int)
+	packB func(d, b []T, ldb int, trans bool, off, kb, n int)
+}
+
+// genericKernel32 and genericKernel64 are the portable Go micro-kernels.
+var (
+	genericKernel32 = kernel[float32]{
+		name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048,
+		fn: kernelGeneric4x4[float32],
+	}
+	genericKernel64 = kernel[float64]{
+		name: "generic", mr: 4, nr: 4, mc: 96, kc: 256, nc: 2048,
+		fn: kernelGeneric4x4[float64],
+	}
+)
+
+// nativeKernel32 and nativeKernel64 are the micro-kernels used by the native
+// implementation. An architecture file may replace them in its init.
+var (
+	nativeKernel32 = &genericKernel32
+	nativeKernel64 = &genericKernel64
+)
+
+// kernelGeneric4x4 is the portable 4x4 micro-kernel: sixteen scalar
+// accumulators, each summing its products in increasing k.
+func kernelGeneric4x4[T float](k int, ap, bp, c []T, ldc int, alpha, beta T) {
+	var c00, c01, c02, c03 T
+	var c10, c11, c12, c13 T
+	var c20, c21, c22, c23 T
+	var c30, c31, c32, c33 T
+	ap = ap[:4*k]
+	bp = bp[:4*k]
+	for p := 0; p+4 <= len(ap) && p+4 <= len(bp); p += 4 {
+		a := ap[p : p+4 : p+4]
+		b := bp[p : p+4 : p+4]
+		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	storeRow4(c[0*ldc:0*ldc+4], c00, c01, c02, c03, alpha, beta)
+	storeRow4(c[1*ldc:1*ldc+4], c10, c11, c12, c13, alpha, beta)
+	storeRow4(c[2*ldc:2*ldc+4], c20, c21, c22, c23, alpha, beta)
+	storeRow4(c[3*ldc:3*ldc+4], c30, c31, c32, c33, alpha, beta)
+}
+
+// storeRow4 writes row = alpha*(x0..x3) + beta*row, not reading row when
+// beta is zero.
+func storeRow4[T float](row []T, x0, x1, x2, x3, alpha, beta T) {
+	row = row[:4]
+	x0, x1, x2, x3 = alpha*x0, alpha*x1, alpha*x2, alpha*x3
+	if beta != 0 {
+		x0 += beta * row[0]
+		x1 += beta * row[1]
+		x2 += beta * row[2]
+		x3 += beta * row[3]
+	}
+	row[0], row[1], row[2], row[3] = x0, x1, x2, x3
+}

@@ -1,0 +1,127 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// sgemmKernel6x16 computes the 6x16 tile C = alpha*Ap*Bp + beta*C, where Ap
+// holds k packed columns of 6 values and Bp k packed rows of 16 values, and
+// C has row stride ldc (in elements). When beta is zero C is only written.
+// k must be at least 1.
+//
+//go:noescape
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// avx2Kernel32 is the AVX2+FMA single-precision micro-kernel and its blocking.
+var avx2Kernel32 = kernel[float32]{
+	name: "avx2-fma",
+	mr:   6,
+	nr:   16,
+	// kc: a 6 x kc panel of A and a kc x 16 panel of B stay in L1 (48 KiB).
+	// mc: an mc x kc block of A stays in L2. nc: a kc x nc panel of B in L3.
+	mc:    144,
+	kc:    384,
+	nc:    3072,
+	fn:    sgemmAVX2,
+	packA: spackA6,
+	packB: spackB16,
+}
+
+// sgemmAVX2 checks the extent of the tile operands, then runs the assembly
+// micro-kernel; the checks make an out-of-bounds access impossible.
+func sgemmAVX2(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[6*k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	sgemmKernel6x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+// spackContig6 sets d[6p+r] = s[p*ld+r] for p < kb, r < 6.
+//
+//go:noescape
+func spackContig6(d, s *float32, ld, kb int)
+
+// spackContig16 sets d[16p+j] = s[p*ld+j] for p < kb, j < 16.
+//
+//go:noescape
+func spackContig16(d, s *float32, ld, kb int)
+
+// spackStrided6 sets d[6p+r] = s[r*ld+p] for r < 6, p < 8*chunks.
+//
+//go:noescape
+func spackStrided6(d, s *float32, ld, chunks int)
+
+// spackStrided16 sets d[16p+j] = s[j*ld+p] for j < 16, p < 8*chunks.
+//
+//go:noescape
+func spackStrided16(d, s *float32, ld, chunks int)
+
+// spackContigMask16 sets d[16p+j] = s[p*ld+j] for j < n and 0 for
+// n <= j < 16, p < kb, with 1 <= n <= 16; it does not access s past n.
+//
+//go:noescape
+func spackContigMask16(d, s *float32, ld, kb, n int)
+
+// spackContigMask6 sets d[6p+r] = s[p*ld+r] for r < n and 0 for
+// n <= r < 6, p < kb, with 1 <= n <= 6; it does not access s past n.
+//
+//go:noescape
+func spackContigMask6(d, s *float32, ld, kb, n int)
+
+// spackA6 packs a 6-row panel of A with the assembly routines (see
+// kernel.packA); n < 6 only when trans. The columns that the 8-wide transposes leave are packed in
+// Go.
+func spackA6(d, a []float32, lda int, trans bool, off, kb, n int) {
+	d = d[:6*kb]
+	if trans {
+		_ = a[off+(kb-1)*lda+n-1]
+		if n == 6 {
+			spackContig6(&d[0], &a[off], lda, kb)
+		} else {
+			spackContigMask6(&d[0], &a[off], lda, kb, n)
+		}
+		return
+	}
+	_ = a[off+5*lda+kb-1]
+	chunks := kb / 8
+	if chunks > 0 {
+		spackStrided6(&d[0], &a[off], lda, chunks)
+	}
+	for p := 8 * chunks; p < kb; p++ {
+		g := d[6*p : 6*p+6 : 6*p+6]
+		o := off + p
+		g[0], g[1], g[2], g[3], g[4], g[5] = a[o], a[o+lda], a[o+2*lda], a[o+3*lda], a[o+4*lda], a[o+5*lda]
+	}
+}
+
+// spackB16 packs a 16-column panel of op(B) with the assembly routines
+// (see kernel.packB); n < 16 only when !trans.
+func spackB16(d, b []float32, ldb int, trans bool, off, kb, n int) {
+	d = d[:16*kb]
+	if !trans {
+		_ = b[off+(kb-1)*ldb+n-1]
+		if n == 16 {
+			spackContig16(&d[0], &b[off], ldb, kb)
+		} else {
+			spackContigMask16(&d[0], &b[off], ldb, kb, n)
+		}
+		return
+	}
+	_ = b[off+15*ldb+kb-1]
+	chunks := kb / 8
+	if chunks > 0 {
+		spackStrided16(&d[0], &b[off], ldb, chunks)
+	}
+	for p := 8 * chunks; p < kb; p++ {
+		g := d[16*p : 16*p+16 : 16*p+16]
+		for j := range g {
+			g[j] = b[off+j*ldb+p]
+		}
+	}
+}
+
+func init() {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		nativeKernel32 = &avx2Kernel32
+	}
+}
