@@ -18,32 +18,48 @@ type Dense struct {
 	bias    bool
 }
 
-// DenseOption configures NewDense.
-type DenseOption func(*denseConfig)
+// DenseOption configures NewDense: NoBias, WeightInit and BiasInit.
+type DenseOption interface{ applyDense(*denseConfig) }
 
 type denseConfig struct {
+	paramConfig
+}
+
+// ParamOption configures how a layer makes its parameters: whether it has a bias, and their
+// initialisers. Dense, Conv1D and Conv2D take it.
+type ParamOption func(*paramConfig)
+
+func (o ParamOption) applyDense(c *denseConfig) {
+	if o != nil {
+		o(&c.paramConfig)
+	}
+}
+
+type paramConfig struct {
 	bias       bool
 	weightInit graph.Init
 	biasInit   graph.Init
 }
 
-// NoBias leaves the bias out: y = x Wᵀ.
-func NoBias() DenseOption { return func(c *denseConfig) { c.bias = false } }
+// NoBias leaves the bias out: y = x Wᵀ for Dense, no bias term for a convolution.
+func NoBias() ParamOption { return func(c *paramConfig) { c.bias = false } }
 
 // WeightInit replaces the weight's initialiser.
-func WeightInit(i graph.Init) DenseOption { return func(c *denseConfig) { c.weightInit = i } }
+func WeightInit(i graph.Init) ParamOption { return func(c *paramConfig) { c.weightInit = i } }
 
 // BiasInit replaces the bias's initialiser.
-func BiasInit(i graph.Init) DenseOption { return func(c *denseConfig) { c.biasInit = i } }
+func BiasInit(i graph.Init) ParamOption { return func(c *paramConfig) { c.biasInit = i } }
 
 // NewDense creates a Dense layer with in inputs and out outputs in ps.
 func NewDense(ps *graph.Params, name string, in, out int, opts ...DenseOption) (*Dense, error) {
 	if in < 1 || out < 1 {
 		return nil, fmt.Errorf("%s: dense sizes must be positive, got in=%d out=%d", name, in, out)
 	}
-	cfg := denseConfig{bias: true, weightInit: graph.TorchWeight(), biasInit: graph.TorchBias(in)}
+	cfg := denseConfig{paramConfig{bias: true, weightInit: graph.TorchWeight(), biasInit: graph.TorchBias(in)}}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o.applyDense(&cfg)
+		}
 	}
 	if _, err := ps.Add(name+".weight", []int{out, in}, cfg.weightInit); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -74,22 +90,15 @@ func (d *Dense) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	wt, err := gorgonia.Transpose(w)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
+	args := []*gorgonia.Node{x, w}
+	if d.bias {
+		bias, err := b.Param(d.name + ".bias")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		args = append(args, bias)
 	}
-	y, err := gorgonia.Mul(x, wt) // (B, out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
-	}
-	if !d.bias {
-		return y, nil
-	}
-	bias, err := b.Param(d.name + ".bias")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
-	}
-	y, err = gorgonia.BroadcastAdd(y, bias, nil, []byte{0})
+	y, err := gorgonia.ApplyOpWithName(linearOp{bias: d.bias}, b.Name(d.name), args...) // (B, out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}

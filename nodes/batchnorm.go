@@ -1,0 +1,504 @@
+package nodes
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/graph"
+)
+
+// BatchNormOption configures NewBatchNorm2D and NewBatchNorm1D: Momentum, Epsilon.
+type BatchNormOption func(*bnConfig)
+
+type bnConfig struct {
+	momentum, eps float64
+}
+
+// Momentum sets the weight of the current batch in the running statistics (PyTorch's
+// momentum, default 0.1), in [0, 1].
+func Momentum(m float64) BatchNormOption { return func(c *bnConfig) { c.momentum = m } }
+
+// Epsilon sets the value added to the variance before its square root (default 1e-5).
+func Epsilon(eps float64) BatchNormOption { return func(c *bnConfig) { c.eps = eps } }
+
+// batchNorm is what BatchNorm2D and BatchNorm1D share.
+type batchNorm struct {
+	name          string
+	dims          int // 2 for images (N, C, H, W); 1 for (N, C) or (N, C, L)
+	channels      int
+	momentum, eps float64
+}
+
+func newBatchNorm(ps *graph.Params, name string, dims, channels int, opts []BatchNormOption) (batchNorm, error) {
+	if channels < 1 {
+		return batchNorm{}, fmt.Errorf("%s: channels must be positive, got %d", name, channels)
+	}
+	cfg := bnConfig{momentum: 0.1, eps: 1e-5}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if !(cfg.momentum >= 0 && cfg.momentum <= 1) {
+		return batchNorm{}, fmt.Errorf("%s: momentum must be in [0, 1], got %v", name, cfg.momentum)
+	}
+	if !(cfg.eps > 0) || math.IsInf(cfg.eps, 1) {
+		return batchNorm{}, fmt.Errorf("%s: epsilon must be a positive number, got %v", name, cfg.eps)
+	}
+	shape := []int{channels}
+	for _, p := range []struct {
+		suffix string
+		init   graph.Init
+		buffer bool
+	}{
+		{".weight", graph.Constant(1), false},
+		{".bias", graph.Zeros(), false},
+		{".running_mean", graph.Zeros(), true},
+		{".running_var", graph.Constant(1), true},
+	} {
+		var err error
+		if p.buffer {
+			_, err = ps.AddBuffer(name+p.suffix, shape, p.init)
+		} else {
+			_, err = ps.Add(name+p.suffix, shape, p.init)
+		}
+		if err != nil {
+			return batchNorm{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return batchNorm{name: name, dims: dims, channels: channels, momentum: cfg.momentum, eps: cfg.eps}, nil
+}
+
+// Name is the layer's name, the prefix of its parameters and buffers.
+func (bn *batchNorm) Name() string { return bn.name }
+
+// Forward normalises x with the batch's statistics in a training graph (and updates the
+// running statistics after each run), with the running statistics in an evaluation graph.
+func (bn *batchNorm) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+	if x == nil {
+		return nil, fmt.Errorf("%s: nil input", bn.name)
+	}
+	s := x.Shape()
+	switch {
+	case bn.dims == 2 && len(s) != 4:
+		return nil, fmt.Errorf("%s: input must be (batch, channels, height, width), has shape %v", bn.name, s)
+	case bn.dims == 1 && len(s) != 2 && len(s) != 3:
+		return nil, fmt.Errorf("%s: input must be (batch, channels) or (batch, channels, length), has shape %v", bn.name, s)
+	case s[1] != bn.channels:
+		return nil, fmt.Errorf("%s: expects %d channels, input has %d", bn.name, bn.channels, s[1])
+	}
+	train := b.Training()
+	if values := s.TotalSize() / s[1]; train && values < 2 {
+		return nil, fmt.Errorf("%s: training needs more than 1 value per channel, input has shape %v", bn.name, s)
+	}
+	var ns [4]*gorgonia.Node // weight, bias, running_mean, running_var
+	for i, suffix := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
+		var err error
+		if i < 2 {
+			ns[i], err = b.Param(bn.name + suffix)
+		} else {
+			ns[i], err = b.Buffer(bn.name + suffix)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bn.name, err)
+		}
+	}
+	op := batchNormOp{train: train, eps: bn.eps, rank: len(s)}
+	y, err := applyOp(op, b.Name(bn.name), x, ns[0], ns[1], ns[2], ns[3])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", bn.name, err)
+	}
+	if !train {
+		return y, nil
+	}
+	for i, suffix := range []string{".running_mean", ".running_var"} {
+		up := runningStatOp{variance: i == 1, momentum: bn.momentum, rank: len(s)}
+		next, err := applyOp(up, b.Name(bn.name+suffix+".next"), x, ns[2+i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bn.name, err)
+		}
+		if err := b.UpdateBuffer(bn.name+suffix, next); err != nil {
+			return nil, fmt.Errorf("%s: %w", bn.name, err)
+		}
+	}
+	return y, nil
+}
+
+// BatchNorm2D normalises each channel of NCHW images (PyTorch's BatchNorm2d). In training,
+// over the M = B·H·W values of channel c in the batch,
+//
+//	μ_c = (1/M) Σ x,   σ²_c = (1/M) Σ (x - μ_c)²,   x̂ = (x - μ_c) / sqrt(σ²_c + ε),   y = γ_c x̂ + β_c
+//
+// and after each training run the running statistics move towards the batch's:
+//
+//	running_mean ← (1 - m)·running_mean + m·μ_c
+//	running_var  ← (1 - m)·running_var  + m·σ²_c·M/(M - 1)   (the unbiased variance)
+//
+// with momentum m = 0.1 and ε = 1e-5 by default, as in PyTorch. In evaluation the running
+// statistics replace μ and σ². The gradients in training, with g = dy:
+//
+//	dγ_c = Σ g·x̂,   dβ_c = Σ g,   dx = γ_c / (M·sqrt(σ²_c + ε)) · (M·g - Σ g - x̂·Σ g·x̂)
+//
+// Parameters "<name>.weight" (γ, ones) and "<name>.bias" (β, zeros), shape (C); buffers
+// "<name>.running_mean" (zeros) and "<name>.running_var" (ones), saved in checkpoints.
+// Gorgonia's own BatchNorm keeps its statistics inside the op, where an evaluation graph
+// never sees them; these live in the model's Params.
+type BatchNorm2D struct{ batchNorm }
+
+// NewBatchNorm2D returns a batch normalisation of channels channels. Options: Momentum,
+// Epsilon.
+func NewBatchNorm2D(ps *graph.Params, name string, channels int, opts ...BatchNormOption) (*BatchNorm2D, error) {
+	bn, err := newBatchNorm(ps, name, 2, channels, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &BatchNorm2D{bn}, nil
+}
+
+// BatchNorm1D is BatchNorm2D for inputs (B, C), normalised over the batch, or (B, C, L),
+// normalised over the batch and the positions (PyTorch's BatchNorm1d).
+type BatchNorm1D struct{ batchNorm }
+
+// NewBatchNorm1D returns a batch normalisation of channels features. Options: Momentum,
+// Epsilon.
+func NewBatchNorm1D(ps *graph.Params, name string, channels int, opts ...BatchNormOption) (*BatchNorm1D, error) {
+	bn, err := newBatchNorm(ps, name, 1, channels, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &BatchNorm1D{bn}, nil
+}
+
+// bnDims reads (N, C, inner) from a shape (N, C, ...).
+func bnDims(s []int) (n, c, inner int) {
+	inner = 1
+	for _, d := range s[2:] {
+		inner *= d
+	}
+	return s[0], s[1], inner
+}
+
+// batchNormOp normalises x (N, C, ...) per channel: inputs x, γ (C), β (C), running mean (C)
+// and running variance (C); in training the batch statistics are used and the running ones
+// ignored. See BatchNorm2D for the maths.
+type batchNormOp struct {
+	pure
+	train bool
+	eps   float64
+	rank  int
+}
+
+func (op batchNormOp) Arity() int { return 5 }
+func (op batchNormOp) Type() hm.Type {
+	t, v := tensorOf(op.rank), tensorOf(1)
+	return hm.NewFnType(t, v, v, v, v, t)
+}
+func (op batchNormOp) String() string {
+	return fmt.Sprintf("batchnorm(train %v, eps %v)", op.train, op.eps)
+}
+func (op batchNormOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.batchnorm train=%v eps=%v rank=%d", op.train, op.eps, op.rank)
+}
+func (op batchNormOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op batchNormOp) check(xs []int, vs ...[]int) error {
+	if len(xs) != op.rank || op.rank < 2 {
+		return fmt.Errorf("%v: input has shape %v", op, tensor.Shape(xs))
+	}
+	for _, v := range vs {
+		if len(v) != 1 || v[0] != xs[1] {
+			return fmt.Errorf("%v: statistics of shape %v for input %v", op, tensor.Shape(v), tensor.Shape(xs))
+		}
+	}
+	return nil
+}
+
+func (op batchNormOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	var ss [5]tensor.Shape
+	for i := range ss {
+		var err error
+		if ss[i], err = shapeOf(op, in, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := op.check(ss[0], ss[1], ss[2], ss[3], ss[4]); err != nil {
+		return nil, err
+	}
+	return ss[0].Clone(), nil
+}
+
+func (op batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 5)
+	if err != nil {
+		return nil, err
+	}
+	xs := ts[0].Shape()
+	if err := op.check(xs, ts[1].Shape(), ts[2].Shape(), ts[3].Shape(), ts[4].Shape()); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		return batchNormForward[float32](op, ts), nil
+	}
+	return batchNormForward[float64](op, ts), nil
+}
+
+// channelStats returns the mean and biased variance of channel c of x (N, C, inner), summed
+// in float64.
+func channelStats[T float](x []T, n, c, inner, ch int) (mean, variance float64) {
+	var s float64
+	for i := 0; i < n; i++ {
+		for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
+			s += float64(v)
+		}
+	}
+	m := float64(n * inner)
+	mean = s / m
+	var q float64
+	for i := 0; i < n; i++ {
+		for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
+			d := float64(v) - mean
+			q += d * d
+		}
+	}
+	return mean, q / m
+}
+
+func batchNormForward[T float](op batchNormOp, ts []*tensor.Dense) *tensor.Dense {
+	xs := ts[0].Shape()
+	n, c, inner := bnDims(xs)
+	x, gamma, beta, rm, rv := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
+	out := newDense[T](xs...)
+	y := data[T](out)
+	for ch := 0; ch < c; ch++ {
+		mean, inv := bnChannel(op, x, rm, rv, n, c, inner, ch)
+		scale := float64(gamma[ch]) * inv
+		shift := float64(beta[ch]) - mean*scale
+		for i := 0; i < n; i++ {
+			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+			for j, v := range x[lo:hi] {
+				y[lo+j] = T(float64(v)*scale + shift)
+			}
+		}
+	}
+	return out
+}
+
+// bnChannel returns the mean and 1/sqrt(variance + eps) that normalise channel ch: the
+// batch's in training, the running ones in evaluation.
+func bnChannel[T float](op batchNormOp, x, rm, rv []T, n, c, inner, ch int) (float64, float64) {
+	if op.train {
+		mean, variance := channelStats(x, n, c, inner, ch)
+		return mean, 1 / math.Sqrt(variance+op.eps)
+	}
+	return float64(rm[ch]), 1 / math.Sqrt(float64(rv[ch])+op.eps)
+}
+
+func (op batchNormOp) DiffWRT(int) []bool { return []bool{true, true, true, false, false} }
+
+func (op batchNormOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != 5 {
+		return nil, fmt.Errorf("%v: expected 5 inputs, got %d", op, len(in))
+	}
+	x, gamma, rm, rv := in[0], in[1], in[3], in[4]
+	dx, err := applyOp(batchNormGradOp{fwd: op, wrtGamma: false}, gradName(out, "x"), x, gamma, rm, rv, grad)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := applyOp(batchNormGradOp{fwd: op, wrtGamma: true}, gradName(out, "weight"), x, gamma, rm, rv, grad)
+	if err != nil {
+		return nil, err
+	}
+	db, err := applyChannelSum(grad, gradName(out, "bias"))
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, dg, db, nil, nil}, nil
+}
+
+// batchNormGradOp is the gradient of a batch normalisation with respect to x, or to γ when
+// wrtGamma is set: inputs x, γ, running mean, running variance and dy.
+type batchNormGradOp struct {
+	pure
+	backwardOnly
+	fwd      batchNormOp
+	wrtGamma bool
+}
+
+func (op batchNormGradOp) Arity() int { return 5 }
+func (op batchNormGradOp) Type() hm.Type {
+	t, v := tensorOf(op.fwd.rank), tensorOf(1)
+	if op.wrtGamma {
+		return hm.NewFnType(t, v, v, v, t, v)
+	}
+	return hm.NewFnType(t, v, v, v, t, t)
+}
+func (op batchNormGradOp) String() string {
+	if op.wrtGamma {
+		return fmt.Sprintf("dweight(%v)", op.fwd)
+	}
+	return fmt.Sprintf("dx(%v)", op.fwd)
+}
+func (op batchNormGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.batchnorm.grad gamma=%v ", op.wrtGamma)
+	op.fwd.WriteHash(h)
+}
+func (op batchNormGradOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op batchNormGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	var ss [5]tensor.Shape
+	for i := range ss {
+		var err error
+		if ss[i], err = shapeOf(op, in, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := op.fwd.check(ss[0], ss[1], ss[2], ss[3]); err != nil {
+		return nil, err
+	}
+	if !ss[4].Eq(ss[0]) {
+		return nil, fmt.Errorf("%v: gradient %v for input %v", op, ss[4], ss[0])
+	}
+	if op.wrtGamma {
+		return ss[1].Clone(), nil
+	}
+	return ss[0].Clone(), nil
+}
+
+func (op batchNormGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 5)
+	if err != nil {
+		return nil, err
+	}
+	xs := ts[0].Shape()
+	if err := op.fwd.check(xs, ts[1].Shape(), ts[2].Shape(), ts[3].Shape()); err != nil {
+		return nil, err
+	}
+	if !ts[4].Shape().Eq(xs) {
+		return nil, fmt.Errorf("%v: gradient %v for input %v", op, ts[4].Shape(), xs)
+	}
+	if dt == tensor.Float32 {
+		return batchNormBackward[float32](op, ts), nil
+	}
+	return batchNormBackward[float64](op, ts), nil
+}
+
+func batchNormBackward[T float](op batchNormGradOp, ts []*tensor.Dense) *tensor.Dense {
+	xs := ts[0].Shape()
+	n, c, inner := bnDims(xs)
+	x, gamma, rm, rv, dy := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
+	var out *tensor.Dense
+	if op.wrtGamma {
+		out = newDense[T](c)
+	} else {
+		out = newDense[T](xs...)
+	}
+	res := data[T](out)
+	m := float64(n * inner)
+	for ch := 0; ch < c; ch++ {
+		mean, inv := bnChannel(op.fwd, x, rm, rv, n, c, inner, ch)
+		// Σ g and Σ g·x̂ over the channel.
+		var sg, sgx float64
+		for i := 0; i < n; i++ {
+			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+			for j, g := range dy[lo:hi] {
+				sg += float64(g)
+				sgx += float64(g) * (float64(x[lo+j]) - mean) * inv
+			}
+		}
+		if op.wrtGamma {
+			res[ch] = T(sgx)
+			continue
+		}
+		scale := float64(gamma[ch]) * inv
+		for i := 0; i < n; i++ {
+			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+			for j, g := range dy[lo:hi] {
+				if !op.fwd.train {
+					res[lo+j] = T(float64(g) * scale)
+					continue
+				}
+				xhat := (float64(x[lo+j]) - mean) * inv
+				res[lo+j] = T(scale / m * (m*float64(g) - sg - xhat*sgx))
+			}
+		}
+	}
+	return out
+}
+
+// runningStatOp is the next value of a running statistic: inputs x (N, C, ...) and the
+// current value r (C); output (1 - momentum)·r + momentum·s, where s is the batch mean of each
+// channel or, with variance set, its unbiased variance. It is not differentiated: it feeds only
+// a buffer update.
+type runningStatOp struct {
+	pure
+	backwardOnly
+	variance bool
+	momentum float64
+	rank     int
+}
+
+func (op runningStatOp) Arity() int { return 2 }
+func (op runningStatOp) Type() hm.Type {
+	return hm.NewFnType(tensorOf(op.rank), tensorOf(1), tensorOf(1))
+}
+func (op runningStatOp) String() string {
+	if op.variance {
+		return fmt.Sprintf("running var(momentum %v)", op.momentum)
+	}
+	return fmt.Sprintf("running mean(momentum %v)", op.momentum)
+}
+func (op runningStatOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.runningstat var=%v momentum=%v rank=%d", op.variance, op.momentum, op.rank)
+}
+func (op runningStatOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op runningStatOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	xs, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := shapeOf(op, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(xs) != op.rank || len(rs) != 1 || rs[0] != xs[1] {
+		return nil, fmt.Errorf("%v: statistic %v for input %v", op, rs, xs)
+	}
+	return rs.Clone(), nil
+}
+
+func (op runningStatOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 2)
+	if err != nil {
+		return nil, err
+	}
+	xs, rs := ts[0].Shape(), ts[1].Shape()
+	if len(xs) != op.rank || len(rs) != 1 || rs[0] != xs[1] {
+		return nil, fmt.Errorf("%v: statistic %v for input %v", op, rs, xs)
+	}
+	if dt == tensor.Float32 {
+		return runningStat(op, xs, data[float32](ts[0]), data[float32](ts[1])), nil
+	}
+	return runningStat(op, xs, data[float64](ts[0]), data[float64](ts[1])), nil
+}
+
+func runningStat[T float](op runningStatOp, xs []int, x, r []T) *tensor.Dense {
+	n, c, inner := bnDims(xs)
+	out := newDense[T](c)
+	next := data[T](out)
+	m := float64(n * inner)
+	for ch := range next {
+		mean, variance := channelStats(x, n, c, inner, ch)
+		s := mean
+		if op.variance {
+			s = variance * m / max(m-1, 1)
+		}
+		next[ch] = T((1-op.momentum)*float64(r[ch]) + op.momentum*s)
+	}
+	return out
+}
