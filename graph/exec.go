@@ -18,11 +18,11 @@ type machine interface {
 
 // newMachine returns the executor for a graph: unroll's own by default, Gorgonia's TapeMachine
 // when the environment sets UNROLL_VM=tape (the two are cross-checked by the tests).
-func newMachine(g *gorgonia.ExprGraph) (machine, error) {
+func newMachine(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (machine, error) {
 	if os.Getenv("UNROLL_VM") == "tape" {
 		return &tape{vm: gorgonia.NewTapeMachine(g)}, nil
 	}
-	return newExecutor(g)
+	return newExecutor(g, needed)
 }
 
 // tape adapts Gorgonia's TapeMachine. It must be Reset after every run, or the next run
@@ -42,9 +42,9 @@ type Preallocator interface {
 	DoInto(out *tensor.Dense, inputs ...gorgonia.Value) (gorgonia.Value, error)
 }
 
-// executor runs a graph's operations in topological order, calling each Op directly. Values
-// live in a slice indexed by node; a node whose op is a Preallocator keeps one output buffer
-// for the life of the program.
+// executor runs, in topological order, the operations that the needed nodes depend on, calling
+// each Op directly. Values live in a slice indexed by node; a node whose op is a Preallocator
+// keeps one output buffer for the life of the program.
 type executor struct {
 	inputs []*gorgonia.Node // nodes without an op, read at the start of each run
 	steps  []execStep
@@ -62,14 +62,30 @@ type execStep struct {
 	buf  []gorgonia.Value
 }
 
-func newExecutor(g *gorgonia.ExprGraph) (*executor, error) {
+func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, error) {
 	sorted, err := gorgonia.Sort(g)
 	if err != nil {
 		return nil, fmt.Errorf("graph: sort: %w", err)
 	}
-	e := &executor{slot: make(map[*gorgonia.Node]int, len(sorted)), vals: make([]gorgonia.Value, len(sorted))}
+	live := map[*gorgonia.Node]bool{}
+	for _, n := range needed {
+		live[n] = true
+	}
+	for _, n := range sorted { // roots first, so a node is marked before its children
+		if !live[n] {
+			continue
+		}
+		children := g.From(n.ID())
+		for children != nil && children.Next() {
+			live[children.Node().(*gorgonia.Node)] = true
+		}
+	}
+	e := &executor{slot: make(map[*gorgonia.Node]int, len(live)), vals: make([]gorgonia.Value, len(live))}
 	for i := len(sorted) - 1; i >= 0; i-- { // Sort puts the roots first
 		n := sorted[i]
+		if !live[n] {
+			continue
+		}
 		at := len(e.slot)
 		e.slot[n] = at
 		if n.Op() == nil {

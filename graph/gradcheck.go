@@ -120,7 +120,7 @@ func GradCheck(ps *Params, build func(b *Builder) (*gorgonia.Node, error), feeds
 		return nil, fmt.Errorf("gradcheck: %w", err)
 	}
 	defer progA.Close()
-	progB, err := compile(bB, nil, lossB, nil)
+	progB, err := compile(bB, map[string]*gorgonia.Node{"loss": lossB}, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gradcheck: %w", err)
 	}
@@ -129,11 +129,11 @@ func GradCheck(ps *Params, build func(b *Builder) (*gorgonia.Node, error), feeds
 		return nil, fmt.Errorf("gradcheck: %w", err)
 	}
 	lossAt := func() (float64, error) {
-		r, err := progB.run(feeds64, nil)
+		r, err := progB.run(feeds64, progB.outputs)
 		if err != nil {
 			return 0, fmt.Errorf("gradcheck: %w", err)
 		}
-		return r.loss, nil
+		return Float64s(r.outputs["loss"])[0], nil
 	}
 
 	rep := &GradReport{Worst: GradElement{ratio: -1}}

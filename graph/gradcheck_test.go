@@ -138,3 +138,22 @@ func TestGradCheckOfAModel(t *testing.T) {
 		t.Error("GradCheck changed the model's dtype")
 	}
 }
+
+func TestGradCheckWithRespectToInputsOnly(t *testing.T) {
+	ps := graph.NewParams() // no parameters at all
+	build := func(b *graph.Builder) (*gorgonia.Node, error) {
+		x, err := b.Input("x", 2, 3)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.ApplyOp(cubeOp{}, x)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	rep, err := graph.GradCheck(ps, build, graph.Feeds{"x": randTensor(r, tensor.Float64, 2, 3)}, graph.WithRespectTo("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checked != 6 {
+		t.Errorf("checked %d elements, want 6", rep.Checked)
+	}
+}

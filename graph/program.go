@@ -109,13 +109,38 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 			p.grads[i].node = gs[i]
 		}
 	}
-	m, err := newMachine(b.g)
+	m, err := newMachine(b.g, p.needed())
 	if err != nil {
 		return nil, err
 	}
 	p.m = m
 	b.compiled = true
 	return p, nil
+}
+
+// needed lists the nodes a run must compute: outputs, loss, gradients, carried state and
+// buffer updates. Nodes that none of them depends on (the gradient of an image input, say) are
+// never run.
+func (p *Program) needed() []*gorgonia.Node {
+	var ns []*gorgonia.Node
+	for _, n := range p.outputs {
+		ns = append(ns, n)
+	}
+	if p.loss != nil {
+		ns = append(ns, p.loss)
+	}
+	for _, g := range p.grads {
+		ns = append(ns, g.node)
+	}
+	for _, in := range p.b.inputs {
+		if in.next != nil {
+			ns = append(ns, in.next)
+		}
+	}
+	for _, u := range p.b.buffers {
+		ns = append(ns, u.node)
+	}
+	return ns
 }
 
 // Builder returns the builder the program was compiled from.
