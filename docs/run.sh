@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# docs/run.sh: installs what the guides need, executes them headless and renders their Markdown.
+#
+#   docs/run.sh                          every docs/*.ipynb
+#   docs/run.sh 00-quickstart [...]      only these (a name, a name.ipynb or a path)
+#
+# Runs from the repository root or from docs/. On a Debian machine it installs, once:
+#   - Debian's jupyter-notebook, jupyter-nbconvert, jupyter-client and python3-ipykernel (as root;
+#     otherwise it says what to install);
+#   - GoNB (the Go kernel for Jupyter) and goimports, each built inside a throw-away Go module and
+#     kept under ${XDG_CACHE_HOME:-$HOME/.cache}/unroll-docs, so a second run builds nothing;
+#   - the GoNB kernel, registered with Jupyter (gonb --install), with goimports on its PATH.
+# Then docs/tools/notebooks.py executes each notebook in a fresh kernel (UNROLL_DOCS_TIMEOUT
+# seconds per cell, 600 by default), fails naming the notebook and the cell if a cell fails, and
+# writes the executed notebook back and its Markdown (<name>.md, figures in <name>_files/).
+set -euo pipefail
+
+gonb_version=v0.11.4
+xtools_version=v0.52.0
+apt_packages=(jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel)
+python=/usr/bin/python3
+timeout=${UNROLL_DOCS_TIMEOUT:-600}
+
+docs=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$docs")
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/unroll-docs
+gonb_bin=$cache/gonb-$gonb_version/gonb
+goimports_dir=$cache/goimports-$xtools_version
+
+say() { echo "docs: $*"; }
+die() {
+	echo "docs: $*" >&2
+	exit 1
+}
+
+# Resolve the notebooks first, so a typo fails before any install.
+notebooks=()
+if [ $# -eq 0 ]; then
+	shopt -s nullglob
+	notebooks=("$docs"/*.ipynb)
+	shopt -u nullglob
+	[ ${#notebooks[@]} -gt 0 ] || die "no notebooks in $docs"
+else
+	for arg in "$@"; do
+		found=
+		for cand in "$arg" "$arg.ipynb" "$docs/$arg" "$docs/$arg.ipynb" "$docs/$(basename "$arg")"; do
+			if [[ $cand == *.ipynb && -f $cand ]]; then
+				found=$(cd "$(dirname "$cand")" && pwd)/$(basename "$cand")
+				break
+			fi
+		done
+		[ -n "$found" ] || die "no notebook $arg in $docs"
+		[ "$(dirname "$found")" = "$docs" ] || die "$arg: the guides live in $docs"
+		notebooks+=("$found")
+	done
+fi
+
+command -v go >/dev/null || die "go is not on PATH"
+install_start=$(date +%s)
+
+# Debian's Jupyter. Without dpkg (not Debian), a python3 that has nbclient and nbconvert will do.
+missing=()
+if command -v dpkg-query >/dev/null; then
+	for p in "${apt_packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+elif ! "$python" -c 'import nbclient, nbconvert, nbformat, jupyter_client' 2>/dev/null; then
+	die "$python lacks nbclient and nbconvert; install Jupyter (the equivalents of Debian's ${apt_packages[*]})"
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || die "missing Debian packages; install them with: sudo apt-get install ${missing[*]}"
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# build_tool OUT MODULE@VERSION PACKAGE: builds PACKAGE into OUT inside a throw-away module
+# (`go install pkg@version` is not available everywhere), unless OUT is already there.
+build_tool() {
+	local out=$1 getarg=$2 pkg=$3 tmp
+	[ -x "$out" ] && return 0
+	say "building $pkg ($getarg)"
+	tmp=$(mktemp -d)
+	(
+		cd "$tmp"
+		export GOWORK=off
+		go mod init unroll-docs-tools >/dev/null 2>&1
+		go get "$getarg" 2>get.log || {
+			cat get.log >&2
+			exit 1
+		}
+		mkdir -p "$(dirname "$out")"
+		go build -o "$out.tmp" "$pkg"
+	) || {
+		rm -rf "$tmp" "$out.tmp"
+		die "could not build $pkg"
+	}
+	rm -rf "$tmp"
+	mv "$out.tmp" "$out"
+}
+build_tool "$gonb_bin" "github.com/janpfeifer/gonb@$gonb_version" github.com/janpfeifer/gonb
+build_tool "$goimports_dir/goimports" "golang.org/x/tools/cmd/goimports@$xtools_version" golang.org/x/tools/cmd/goimports
+export PATH="$goimports_dir:$PATH"
+
+# The GoNB kernel. gonb --install copies a binary that lives in a cache folder into Jupyter's
+# kernel folder and writes kernel.json; the kernel then gets goimports on its PATH (Jupyter
+# expands ${PATH} in a kernel's env), so it also works when Jupyter is started by hand.
+kernel_dir=${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/gonb
+if ! cmp -s "$gonb_bin" "$kernel_dir/gonb" || ! grep -qF "$goimports_dir" "$kernel_dir/kernel.json" 2>/dev/null; then
+	say "registering the GoNB kernel in $kernel_dir"
+	# --force_deps: gopls (completion while editing) is optional.
+	out=$("$gonb_bin" --install --force_copy --force_deps 2>&1) || die "gonb --install failed: $out"
+	"$python" - "$kernel_dir/kernel.json" "$goimports_dir" <<-'EOF'
+		import json, sys
+		path, tools = sys.argv[1], sys.argv[2]
+		with open(path) as f:
+		    spec = json.load(f)
+		spec.setdefault("env", {})["PATH"] = tools + ":${PATH}"
+		with open(path, "w") as f:
+		    json.dump(spec, f, indent=1)
+		    f.write("\n")
+	EOF
+fi
+say "install: $(($(date +%s) - install_start)) s"
+
+run_start=$(date +%s)
+status=0
+"$python" "$docs/tools/notebooks.py" --root "$root" --timeout "$timeout" "${notebooks[@]}" || status=$?
+say "execute and render: $(($(date +%s) - run_start)) s"
+# Say which guides now differ from the committed ones (a real change, or a render never committed).
+if [ $status -eq 0 ] && git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	changed=$(git -C "$root" status --porcelain --untracked-files=all -- "$docs" |
+		grep -E '\.(md|ipynb|png)$' | grep -v 'docs/README.md$' || true)
+	if [ -n "$changed" ]; then
+		say "these guide files differ from git:"
+		echo "$changed"
+	else
+		say "the rendered guides are the same as in git"
+	fi
+fi
+exit $status
