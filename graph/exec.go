@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"os"
 
 	"gorgonia.org/gorgonia"
@@ -48,18 +49,19 @@ type Preallocator interface {
 type executor struct {
 	inputs []*gorgonia.Node // nodes without an op, read at the start of each run
 	steps  []execStep
-	slot  map[*gorgonia.Node]int
-	vals  []gorgonia.Value
+	slot   map[*gorgonia.Node]int
+	vals   []gorgonia.Value
 }
 
 type execStep struct {
-	node *gorgonia.Node
-	op   gorgonia.Op
-	pre  Preallocator
-	out  *tensor.Dense // the reused buffer of a Preallocator
-	args []int         // slots of the op's inputs, in order
-	at   int           // slot of the result
-	buf  []gorgonia.Value
+	node  *gorgonia.Node
+	op    gorgonia.Op
+	pre   Preallocator
+	out   *tensor.Dense // the reused buffer of a Preallocator
+	bound bool          // out is a caller's tensor (writeInto)
+	args  []int         // slots of the op's inputs, in order
+	at    int           // slot of the result
+	buf   []gorgonia.Value
 }
 
 func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, error) {
@@ -111,6 +113,50 @@ func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, err
 	return e, nil
 }
 
+// writeInto makes the step computing n write its result into buf, a tensor of n's shape and
+// dtype that the caller owns (a trainer's gradient), instead of into a buffer of its own, so
+// that the value need not be copied after the run. It reports whether it could.
+func (e *executor) writeInto(n *gorgonia.Node, buf *tensor.Dense) bool {
+	at, ok := e.slot[n]
+	if !ok || buf == nil || buf.Dtype() != n.Dtype() || !buf.Shape().Eq(n.Shape()) || len(buf.Shape()) != n.Dims() {
+		return false
+	}
+	for i := range e.steps {
+		s := &e.steps[i]
+		if s.at != at || s.pre == nil || s.out != nil {
+			continue
+		}
+		s.out = buf
+		s.bound = true
+		return true
+	}
+	return false
+}
+
+// take hands the value of n after a run over to the caller when it is a buffer the executor
+// owns (then the next run allocates a new one), so that an output need not be copied. It
+// reports false when the value is not such a buffer: a value of an op that allocates, a view,
+// or a caller's buffer given to writeInto.
+func (e *executor) take(n *gorgonia.Node) (*tensor.Dense, bool) {
+	at, ok := e.slot[n]
+	if !ok {
+		return nil, false
+	}
+	for i := range e.steps {
+		s := &e.steps[i]
+		if s.at != at {
+			continue
+		}
+		if s.pre == nil || s.bound || s.out == nil || e.vals[at] != gorgonia.Value(s.out) {
+			return nil, false
+		}
+		t := s.out
+		s.out = nil
+		return t, true
+	}
+	return nil, false
+}
+
 func (e *executor) run() error {
 	for _, n := range e.inputs {
 		v := n.Value()
@@ -153,3 +199,35 @@ func (e *executor) value(n *gorgonia.Node) gorgonia.Value {
 func (e *executor) reset() { clear(e.vals) }
 
 func (e *executor) close() error { return nil }
+
+// scanNonFinite returns the index of the first NaN or infinite element of t, or -1, as
+// firstNonFinite does, but reads float32 and float64 data without a branch per element: it
+// ORs the exponent test of a block of elements and searches a block only when the test fires.
+func scanNonFinite(t *tensor.Dense) int {
+	const block = 1024
+	switch d := t.Data().(type) {
+	case []float32:
+		for lo := 0; lo < len(d); lo += block {
+			var bad uint32
+			for _, v := range d[lo:min(lo+block, len(d))] {
+				bad |= math.Float32bits(v)&0x7f800000 + 0x00800000 // bit 31 set when the exponent is all ones
+			}
+			if bad&0x80000000 != 0 {
+				return lo + firstNonFinite(tensor.New(tensor.WithBacking(d[lo:min(lo+block, len(d))])))
+			}
+		}
+		return -1
+	case []float64:
+		for lo := 0; lo < len(d); lo += block {
+			var bad uint64
+			for _, v := range d[lo:min(lo+block, len(d))] {
+				bad |= math.Float64bits(v)&0x7ff0000000000000 + 0x0010000000000000
+			}
+			if bad&(1<<63) != 0 {
+				return lo + firstNonFinite(tensor.New(tensor.WithBacking(d[lo:min(lo+block, len(d))])))
+			}
+		}
+		return -1
+	}
+	return firstNonFinite(t)
+}

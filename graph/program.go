@@ -17,8 +17,10 @@ type Feeds map[string]*tensor.Dense
 type Outputs map[string]*tensor.Dense
 
 // Program is a graph compiled once and run many times. Run feeds the inputs by name, runs the
-// graph's operations in order, copies the named outputs out and drops the run's values. A Program carries the values of its state inputs from
-// one run to the next and copies updated buffers back into Params after training runs.
+// graph's operations in order, hands the named outputs to the caller (copies, or buffers the
+// executor gives up) and drops the run's values. A Program carries the values of its state
+// inputs from one run to the next and copies updated buffers back into Params after training
+// runs.
 //
 // A Program is not safe for concurrent use; build one per goroutine from the same Params.
 type Program struct {
@@ -34,10 +36,11 @@ type Program struct {
 }
 
 type gradNode struct {
-	name  string
-	node  *gorgonia.Node
-	value *tensor.Dense // where the gradient is copied after each run
-	param *Entry
+	name   string
+	node   *gorgonia.Node
+	value  *tensor.Dense // where the gradient is copied after each run
+	direct bool          // the executor writes the gradient into value itself
+	param  *Entry
 }
 
 // Compile compiles the builder's graph into a Program that returns the named outputs. A builder
@@ -114,6 +117,12 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 		return nil, err
 	}
 	p.m = m
+	if ex, ok := m.(*executor); ok {
+		for i := range p.grads { // gradients are computed where the trainer reads them
+			g := &p.grads[i]
+			g.direct = ex.writeInto(g.node, g.value)
+		}
+	}
 	b.compiled = true
 	return p, nil
 }
@@ -150,7 +159,8 @@ func (p *Program) Builder() *Builder { return p.b }
 func (p *Program) Close() error { return p.m.close() }
 
 // Run feeds the inputs, runs the graph once and returns the named outputs. The state inputs
-// then take their carried values, and a training graph's buffers are updated.
+// then take their carried values, and a training graph's buffers are updated. A feed of the
+// wrong shape or dtype, or holding a NaN or infinite value, is an error naming the input.
 func (p *Program) Run(feeds Feeds) (Outputs, error) {
 	r, err := p.run(feeds, p.outputs)
 	if err != nil {
@@ -178,7 +188,12 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 	}
 	p.runs++
 	r := &result{outputs: Outputs{}, state: map[string]*tensor.Dense{}, buffers: map[string]*tensor.Dense{}}
+	ex, _ := p.m.(*executor)
 	for name, n := range outputs {
+		if t, ok := p.takeOutput(ex, n, outputs); ok {
+			r.outputs[name] = t
+			continue
+		}
 		v, err := cloneDense(p.m.value(n))
 		if err != nil {
 			return nil, fmt.Errorf("graph: output %q: %w", name, err)
@@ -192,6 +207,9 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 		}
 		r.loss = Float64s(v)[0]
 		for _, g := range p.grads {
+			if g.direct {
+				continue
+			}
 			if err := copyValue(g.value, p.m.value(g.node)); err != nil {
 				return nil, fmt.Errorf("graph: gradient of %s: %w", g.name, err)
 			}
@@ -214,6 +232,35 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 		r.buffers[u.name] = v
 	}
 	return r, nil
+}
+
+// takeOutput hands the executor's buffer holding output n over to the caller instead of
+// copying it, when n is the output of no other name and no carried state or buffer update
+// reads it after the run.
+func (p *Program) takeOutput(ex *executor, n *gorgonia.Node, outputs map[string]*gorgonia.Node) (*tensor.Dense, bool) {
+	if ex == nil {
+		return nil, false
+	}
+	uses := 0
+	for _, o := range outputs {
+		if o == n {
+			uses++
+		}
+	}
+	for _, in := range p.b.inputs {
+		if in.next == n {
+			uses++
+		}
+	}
+	for _, u := range p.b.buffers {
+		if u.node == n {
+			uses++
+		}
+	}
+	if uses > 1 {
+		return nil, false
+	}
+	return ex.take(n)
 }
 
 // commit applies a run's carried state and buffer updates.
@@ -270,6 +317,9 @@ func (p *Program) bindInputs(feeds Feeds) error {
 			}
 			if !v.Shape().Eq(in.node.Shape()) {
 				return fmt.Errorf("graph: input %q has shape %v, want %v", in.name, v.Shape(), in.node.Shape())
+			}
+			if i := scanNonFinite(v); i >= 0 {
+				return fmt.Errorf("graph: input %q holds %v at element %d: inputs must be finite", in.name, Float64s(v)[i], i)
 			}
 		case in.kind == feedInput:
 			return fmt.Errorf("graph: input %q (shape %v) was not fed", in.name, in.node.Shape())

@@ -122,27 +122,51 @@ func (op activationOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error)
 }
 
 func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto applies the activation into out (a new tensor when out is nil).
+func (op activationOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
 	}
-	s := ts[0].Shape()
-	if dt == tensor.Float32 {
-		out := newDense[float32](s...)
-		activationForward(op, data[float32](ts[0]), data[float32](out))
-		return out, nil
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](s...)
-	activationForward(op, data[float64](ts[0]), data[float64](out))
+	if dt == tensor.Float32 {
+		activationForward(op, data[float32](ts[0]), data[float32](out))
+	} else {
+		activationForward(op, data[float64](ts[0]), data[float64](out))
+	}
 	return out, nil
 }
 
+// activationForward computes y = f(x), its elements shared among the threads.
 func activationForward[T float](op activationOp, x, y []T) {
+	work := len(x)
+	if op.kind == actTanh || op.kind == actSigmoid {
+		work *= 16 // an exponential costs about as much as 16 copies
+	}
+	parallelFor((len(x)+15)/16, work, func(lo, hi int) {
+		lo, hi = lo*16, min(hi*16, len(x))
+		activationPart(op, x[lo:hi], y[lo:hi])
+	})
+}
+
+func activationPart[T float](op activationOp, x, y []T) {
+	y = y[:len(x)]
 	switch op.kind {
 	case actReLU:
+		if is32[T]() {
+			relu32(f32s(x), f32s(y))
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				y[i] = v
+			} else {
+				y[i] = 0
 			}
 		}
 	case actLeakyReLU:
@@ -216,6 +240,11 @@ func (op activationGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, er
 }
 
 func (op activationGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes dx into out (a new tensor when out is nil).
+func (op activationGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 3)
 	if err != nil {
 		return nil, err
@@ -224,22 +253,38 @@ func (op activationGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if !s.Eq(ts[1].Shape()) || !s.Eq(ts[2].Shape()) {
 		return nil, fmt.Errorf("%v: shapes %v, %v and %v differ", op, s, ts[1].Shape(), ts[2].Shape())
 	}
-	if dt == tensor.Float32 {
-		out := newDense[float32](s...)
-		activationBackward(op.fwd, data[float32](ts[0]), data[float32](ts[1]), data[float32](ts[2]), data[float32](out))
-		return out, nil
+	if out, err = outputFor(op, out, dt, s); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](s...)
-	activationBackward(op.fwd, data[float64](ts[0]), data[float64](ts[1]), data[float64](ts[2]), data[float64](out))
+	if dt == tensor.Float32 {
+		activationBackward(op.fwd, data[float32](ts[0]), data[float32](ts[1]), data[float32](ts[2]), data[float32](out))
+	} else {
+		activationBackward(op.fwd, data[float64](ts[0]), data[float64](ts[1]), data[float64](ts[2]), data[float64](out))
+	}
 	return out, nil
 }
 
+// activationBackward computes dx = f'(x) ⊙ dy, its elements shared among the threads.
 func activationBackward[T float](op activationOp, x, y, dy, dx []T) {
+	parallelFor((len(x)+15)/16, len(x), func(lo, hi int) {
+		lo, hi = lo*16, min(hi*16, len(x))
+		activationGradPart(op, x[lo:hi], y[lo:hi], dy[lo:hi], dx[lo:hi])
+	})
+}
+
+func activationGradPart[T float](op activationOp, x, y, dy, dx []T) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
 	switch op.kind {
 	case actReLU:
+		if is32[T]() {
+			reluGrad32(f32s(x), f32s(dy), f32s(dx))
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
 			}
 		}
 	case actLeakyReLU:
@@ -252,13 +297,37 @@ func activationBackward[T float](op activationOp, x, y, dy, dx []T) {
 			}
 		}
 	case actTanh:
+		y = y[:len(x)]
 		for i, v := range y {
 			dx[i] = dy[i] * (1 - v*v)
 		}
 	case actSigmoid:
+		y = y[:len(x)]
 		for i, v := range y {
 			dx[i] = dy[i] * v * (1 - v)
 		}
+	}
+}
+
+// relu32 sets y = x where x > 0 and 0 elsewhere (NaN included) without a branch (see
+// reluGrad32).
+func relu32(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		u := math.Float32bits(v)
+		m := uint32((int64(u-1) - 0x7f800000) >> 63)
+		y[i] = math.Float32frombits(u & m)
+	}
+}
+
+// reluGrad32 sets dx = dy where x > 0 and 0 elsewhere (NaN included) without a branch: x > 0
+// exactly when the bits u of x satisfy 1 <= u <= bits(+Inf), and the mask is all ones then.
+func reluGrad32(x, dy, dx []float32) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		u := math.Float32bits(v)
+		m := uint32((int64(u-1) - 0x7f800000) >> 63)
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & m)
 	}
 }
 
@@ -310,20 +379,33 @@ func (op softmaxOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op softmaxOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the softmax into out (a new tensor when out is nil).
+func (op softmaxOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
 	}
 	s := ts[0].Shape()
+	if out, err = outputFor(op, out, dt, s); err != nil {
+		return nil, err
+	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
-		out := newDense[float32](s...)
-		softmaxRows(data[float32](ts[0]), data[float32](out), k, op.log)
-		return out, nil
+		softmaxParallel(data[float32](ts[0]), data[float32](out), k, op.log)
+	} else {
+		softmaxParallel(data[float64](ts[0]), data[float64](out), k, op.log)
 	}
-	out := newDense[float64](s...)
-	softmaxRows(data[float64](ts[0]), data[float64](out), k, op.log)
 	return out, nil
+}
+
+// softmaxParallel is softmaxRows with the rows shared among the threads.
+func softmaxParallel[T float](x, y []T, k int, log bool) {
+	parallelFor(len(x)/k, 16*len(x), func(lo, hi int) {
+		softmaxRows(x[lo*k:hi*k], y[lo*k:hi*k], k, log)
+	})
 }
 
 // softmaxRows computes softmax (or log-softmax) of each row of k values of x into y, with the
@@ -395,6 +477,11 @@ func (op softmaxGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error
 }
 
 func (op softmaxGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes dx into out (a new tensor when out is nil).
+func (op softmaxGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
 		return nil, err
@@ -403,15 +490,27 @@ func (op softmaxGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if !s.Eq(ts[1].Shape()) {
 		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, s, ts[1].Shape())
 	}
+	if out, err = outputFor(op, out, dt, s); err != nil {
+		return nil, err
+	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
-		out := newDense[float32](s...)
-		softmaxBackward(data[float32](ts[0]), data[float32](ts[1]), data[float32](out), k, op.fwd.log)
-		return out, nil
+		softmaxBackwardParallel(data[float32](ts[0]), data[float32](ts[1]), data[float32](out), k, op.fwd.log)
+	} else {
+		softmaxBackwardParallel(data[float64](ts[0]), data[float64](ts[1]), data[float64](out), k, op.fwd.log)
 	}
-	out := newDense[float64](s...)
-	softmaxBackward(data[float64](ts[0]), data[float64](ts[1]), data[float64](out), k, op.fwd.log)
 	return out, nil
+}
+
+// softmaxBackwardParallel is softmaxBackward with the rows shared among the threads.
+func softmaxBackwardParallel[T float](y, dy, dx []T, k int, log bool) {
+	work := 2 * len(y)
+	if log {
+		work *= 8
+	}
+	parallelFor(len(y)/k, work, func(lo, hi int) {
+		softmaxBackward(y[lo*k:hi*k], dy[lo*k:hi*k], dx[lo*k:hi*k], k, log)
+	})
 }
 
 func softmaxBackward[T float](y, dy, dx []T, k int, log bool) {

@@ -233,6 +233,11 @@ func (op batchNormOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) 
 }
 
 func (op batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto normalises into out (a new tensor when out is nil).
+func (op batchNormOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 5)
 	if err != nil {
 		return nil, err
@@ -241,10 +246,15 @@ func (op batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err := op.check(xs, ts[1].Shape(), ts[2].Shape(), ts[3].Shape(), ts[4].Shape()); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return batchNormForward[float32](op, ts), nil
+	if out, err = outputFor(op, out, dt, xs); err != nil {
+		return nil, err
 	}
-	return batchNormForward[float64](op, ts), nil
+	if dt == tensor.Float32 {
+		batchNormForward(op, ts, data[float32](out))
+	} else {
+		batchNormForward(op, ts, data[float64](out))
+	}
+	return out, nil
 }
 
 // channelStats returns the mean and biased variance of channel c of x (N, C, inner), summed
@@ -268,24 +278,25 @@ func channelStats[T float](x []T, n, c, inner, ch int) (mean, variance float64) 
 	return mean, q / m
 }
 
-func batchNormForward[T float](op batchNormOp, ts []*tensor.Dense) *tensor.Dense {
+// batchNormForward normalises x into y, the channels shared among the threads (each
+// channel's statistics are computed by one thread, in a fixed order).
+func batchNormForward[T float](op batchNormOp, ts []*tensor.Dense, y []T) {
 	xs := ts[0].Shape()
 	n, c, inner := bnDims(xs)
 	x, gamma, beta, rm, rv := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
-	out := newDense[T](xs...)
-	y := data[T](out)
-	for ch := 0; ch < c; ch++ {
-		mean, inv := bnChannel(op, x, rm, rv, n, c, inner, ch)
-		scale := float64(gamma[ch]) * inv
-		shift := float64(beta[ch]) - mean*scale
-		for i := 0; i < n; i++ {
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			for j, v := range x[lo:hi] {
-				y[lo+j] = T(float64(v)*scale + shift)
+	parallelFor(c, 3*len(x), func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			mean, inv := bnChannel(op, x, rm, rv, n, c, inner, ch)
+			scale := float64(gamma[ch]) * inv
+			shift := float64(beta[ch]) - mean*scale
+			for i := 0; i < n; i++ {
+				lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+				for j, v := range x[lo:hi] {
+					y[lo+j] = T(float64(v)*scale + shift)
+				}
 			}
 		}
-	}
-	return out
+	})
 }
 
 // bnChannel returns the mean and 1/sqrt(variance + eps) that normalise channel ch: the
@@ -370,6 +381,11 @@ func (op batchNormGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, err
 }
 
 func (op batchNormGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op batchNormGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 5)
 	if err != nil {
 		return nil, err
@@ -381,53 +397,57 @@ func (op batchNormGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if !ts[4].Shape().Eq(xs) {
 		return nil, fmt.Errorf("%v: gradient %v for input %v", op, ts[4].Shape(), xs)
 	}
-	if dt == tensor.Float32 {
-		return batchNormBackward[float32](op, ts), nil
+	shape := []int(xs)
+	if op.wrtGamma {
+		shape = []int{xs[1]}
 	}
-	return batchNormBackward[float64](op, ts), nil
+	if out, err = outputFor(op, out, dt, shape); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		batchNormBackward(op, ts, data[float32](out))
+	} else {
+		batchNormBackward(op, ts, data[float64](out))
+	}
+	return out, nil
 }
 
-func batchNormBackward[T float](op batchNormGradOp, ts []*tensor.Dense) *tensor.Dense {
+// batchNormBackward computes dx, or dγ, into res, the channels shared among the threads.
+func batchNormBackward[T float](op batchNormGradOp, ts []*tensor.Dense, res []T) {
 	xs := ts[0].Shape()
 	n, c, inner := bnDims(xs)
 	x, gamma, rm, rv, dy := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
-	var out *tensor.Dense
-	if op.wrtGamma {
-		out = newDense[T](c)
-	} else {
-		out = newDense[T](xs...)
-	}
-	res := data[T](out)
 	m := float64(n * inner)
-	for ch := 0; ch < c; ch++ {
-		mean, inv := bnChannel(op.fwd, x, rm, rv, n, c, inner, ch)
-		// Σ g and Σ g·x̂ over the channel.
-		var sg, sgx float64
-		for i := 0; i < n; i++ {
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			for j, g := range dy[lo:hi] {
-				sg += float64(g)
-				sgx += float64(g) * (float64(x[lo+j]) - mean) * inv
-			}
-		}
-		if op.wrtGamma {
-			res[ch] = T(sgx)
-			continue
-		}
-		scale := float64(gamma[ch]) * inv
-		for i := 0; i < n; i++ {
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			for j, g := range dy[lo:hi] {
-				if !op.fwd.train {
-					res[lo+j] = T(float64(g) * scale)
-					continue
+	parallelFor(c, 4*len(x), func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			mean, inv := bnChannel(op.fwd, x, rm, rv, n, c, inner, ch)
+			// Σ g and Σ g·x̂ over the channel.
+			var sg, sgx float64
+			for i := 0; i < n; i++ {
+				lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+				for j, g := range dy[lo:hi] {
+					sg += float64(g)
+					sgx += float64(g) * (float64(x[lo+j]) - mean) * inv
 				}
-				xhat := (float64(x[lo+j]) - mean) * inv
-				res[lo+j] = T(scale / m * (m*float64(g) - sg - xhat*sgx))
+			}
+			if op.wrtGamma {
+				res[ch] = T(sgx)
+				continue
+			}
+			scale := float64(gamma[ch]) * inv
+			for i := 0; i < n; i++ {
+				lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+				for j, g := range dy[lo:hi] {
+					if !op.fwd.train {
+						res[lo+j] = T(float64(g) * scale)
+						continue
+					}
+					xhat := (float64(x[lo+j]) - mean) * inv
+					res[lo+j] = T(scale / m * (m*float64(g) - sg - xhat*sgx))
+				}
 			}
 		}
-	}
-	return out
+	})
 }
 
 // runningStatOp is the next value of a running statistic: inputs x (N, C, ...) and the
@@ -473,6 +493,11 @@ func (op runningStatOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error
 }
 
 func (op runningStatOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the next value of the statistic into out (a new tensor when out is nil).
+func (op runningStatOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
 		return nil, err
@@ -481,24 +506,28 @@ func (op runningStatOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(xs) != op.rank || len(rs) != 1 || rs[0] != xs[1] {
 		return nil, fmt.Errorf("%v: statistic %v for input %v", op, rs, xs)
 	}
-	if dt == tensor.Float32 {
-		return runningStat(op, xs, data[float32](ts[0]), data[float32](ts[1])), nil
+	if out, err = outputFor(op, out, dt, rs); err != nil {
+		return nil, err
 	}
-	return runningStat(op, xs, data[float64](ts[0]), data[float64](ts[1])), nil
+	if dt == tensor.Float32 {
+		runningStat(op, xs, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	} else {
+		runningStat(op, xs, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	}
+	return out, nil
 }
 
-func runningStat[T float](op runningStatOp, xs []int, x, r []T) *tensor.Dense {
+func runningStat[T float](op runningStatOp, xs []int, x, r, next []T) {
 	n, c, inner := bnDims(xs)
-	out := newDense[T](c)
-	next := data[T](out)
 	m := float64(n * inner)
-	for ch := range next {
-		mean, variance := channelStats(x, n, c, inner, ch)
-		s := mean
-		if op.variance {
-			s = variance * m / max(m-1, 1)
+	parallelFor(c, 2*len(x), func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			mean, variance := channelStats(x, n, c, inner, ch)
+			s := mean
+			if op.variance {
+				s = variance * m / max(m-1, 1)
+			}
+			next[ch] = T((1-op.momentum)*float64(r[ch]) + op.momentum*s)
 		}
-		next[ch] = T((1-op.momentum)*float64(r[ch]) + op.momentum*s)
-	}
-	return out
+	})
 }

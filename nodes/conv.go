@@ -3,6 +3,7 @@ package nodes
 import (
 	"fmt"
 	"hash"
+	"math"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -56,12 +57,6 @@ type window struct {
 func (w window) String() string {
 	return fmt.Sprintf("kernel %dx%d stride (%d, %d) padding (%d, %d, %d, %d) dilation (%d, %d)",
 		w.kh, w.kw, w.sh, w.sw, w.pt, w.pb, w.pl, w.pr, w.dh, w.dw)
-}
-
-// pointwise reports whether the window maps each position to itself (a 1x1 kernel, stride 1,
-// no padding), so that im2col is the identity.
-func (w window) pointwise() bool {
-	return w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pb == 0 && w.pl == 0 && w.pr == 0
 }
 
 // outSize is the output size for an h x w input, or an error naming the numbers.
@@ -285,13 +280,25 @@ func sizes(v []int) string {
 }
 
 // ConvOption configures NewConv1D and NewConv2D: a WindowOption (Stride, Padding,
-// SamePadding, Dilation, KernelSize) or a ParamOption (NoBias, WeightInit, BiasInit).
+// SamePadding, Dilation, KernelSize), a ParamOption (NoBias, WeightInit, BiasInit) or
+// FusedReLU.
 type ConvOption interface{ applyConv(*convConfig) }
 
 type convConfig struct {
 	paramConfig
 	windowConfig
+	relu bool
 }
+
+type convFunc func(*convConfig)
+
+func (o convFunc) applyConv(c *convConfig) { o(c) }
+
+// FusedReLU makes the layer apply ReLU to its output, y = max(0, conv(x) + b), inside the
+// convolution's own op: the same values as the layer followed by nodes.ReLU, computed while
+// the result is written (one pass over the output less, and one tensor less to hold). Its
+// gradient masks the upstream gradient with y > 0, as ReLU's does.
+func FusedReLU() ConvOption { return convFunc(func(c *convConfig) { c.relu = true }) }
 
 func (o ParamOption) applyConv(c *convConfig) {
 	if o != nil {
@@ -306,6 +313,7 @@ type conv struct {
 	in, out int
 	spec    windowSpec
 	bias    bool
+	relu    bool // ReLU fused into the op
 }
 
 func newConv(ps *graph.Params, name string, dims, in, out, kernel int, opts []ConvOption) (conv, error) {
@@ -322,7 +330,7 @@ func newConv(ps *graph.Params, name string, dims, in, out, kernel int, opts []Co
 	if err != nil {
 		return conv{}, fmt.Errorf("%s: %w", name, err)
 	}
-	c := conv{name: name, dims: dims, in: in, out: out, spec: spec, bias: cfg.bias}
+	c := conv{name: name, dims: dims, in: in, out: out, spec: spec, bias: cfg.bias, relu: cfg.relu}
 	wshape := []int{out, in, spec.kh, spec.kw} // (C_out, C_in, k_h, k_w)
 	if dims == 1 {
 		wshape = []int{out, in, spec.kw} // (C_out, C_in, k)
@@ -406,7 +414,7 @@ func (c *conv) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, erro
 		}
 		children = append(children, bias)
 	}
-	y, err := applyOp(convOp{win: win, rank: c.dims + 2, bias: c.bias}, b.Name(c.name), children...)
+	y, err := applyOp(convOp{win: win, rank: c.dims + 2, bias: c.bias, relu: c.relu}, b.Name(c.name), children...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
@@ -441,9 +449,10 @@ func (c *conv) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, erro
 //
 // The layer computes these with unroll's own Gorgonia op (not Gorgonia's Conv2d, whose im2col
 // op drops dilation from its hash): im2col unrolls every patch of an image into a column, so
-// that the convolution is one matrix product per image, W (C_out, C_in·k_h·k_w) times the
-// columns (C_in·k_h·k_w, H_out·W_out), plus the bias; the backward ops are the transposed
-// products and col2im, which adds the columns back into image positions.
+// that the convolution of a chunk of G images is one matrix product, W (C_out, C_in·k_h·k_w)
+// times the columns (C_in·k_h·k_w, G·H_out·W_out), plus the bias; the backward ops are the
+// transposed products and col2im, which adds the columns back into image positions. With
+// FusedReLU the op also applies ReLU to its output.
 //
 // Parameters: "<name>.weight" (C_out, C_in, k_h, k_w) and "<name>.bias" (C_out), both drawn
 // from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in·k_h·k_w, as PyTorch does.
@@ -505,12 +514,36 @@ func spatial(s []int) (int, int) {
 // set, b (O); output y (N, O, H_out, W_out). With rank 3 the layout is x (N, C, L),
 // w (O, C, k), y (N, O, L_out): a 2-D convolution with H = 1. Its attributes, all in its
 // hash: the window (stride, per-side padding, dilation; the kernel size, also read from w),
-// the rank and whether there is a bias. See Conv2D for the maths.
+// the rank, whether there is a bias and whether ReLU is fused (y = max(0, ·), see
+// FusedReLU). See Conv2D for the maths.
+//
+// The op works through the batch in chunks of images (convChunk): it unrolls a chunk into
+// one column matrix (C·kh·kw, G·H_out·W_out) (im2col), computes W (O, C·kh·kw) times it with
+// one matrix product, and scatters the result into NCHW order adding the bias. The chunks
+// are small enough for their matrices to stay in the cache from one step to the next. (The
+// weight gradient unrolls the input again, chunk by chunk: keeping the whole batch's columns
+// from the forward for it was measured slower, as they no longer fit in the cache.)
 type convOp struct {
 	pure
 	win  window
 	rank int
 	bias bool
+	relu bool
+}
+
+// colChunkElems bounds the matrices of one chunk of images (the columns, C·kh·kw x G·Ho·Wo,
+// and the output or output gradient, O x G·Ho·Wo), in elements: about 1 MiB of float32, so
+// that a chunk's matrices stay in the cache between the steps that write and read them.
+// (A variable so that tests can make chunks small.)
+var colChunkElems = 1 << 18
+
+// convChunk is the number of images per chunk for a convolution d: the batch is cut into the
+// fewest chunks whose matrices hold at most colChunkElems elements (at least one image each),
+// of nearly equal size. It depends on the shapes only, never on the number of threads.
+func convChunk(d convDims, kk int) int {
+	perImage := max(d.c*kk, d.o) * d.ho * d.wo
+	chunks := min(max(1, (d.n*perImage+colChunkElems-1)/colChunkElems), d.n)
+	return (d.n + chunks - 1) / chunks
 }
 
 func (op convOp) Arity() int {
@@ -529,10 +562,13 @@ func (op convOp) Type() hm.Type {
 }
 
 func (op convOp) String() string {
+	if op.relu {
+		return fmt.Sprintf("conv%dd+relu(%v, bias %v)", op.rank-2, op.win, op.bias)
+	}
 	return fmt.Sprintf("conv%dd(%v, bias %v)", op.rank-2, op.win, op.bias)
 }
 func (op convOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.conv rank=%d bias=%v %v", op.rank, op.bias, op.win)
+	fmt.Fprintf(h, "unroll.conv rank=%d bias=%v relu=%v %v", op.rank, op.bias, op.relu, op.win)
 }
 func (op convOp) Hashcode() uint32 { return hashOf(op) }
 
@@ -591,6 +627,12 @@ func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op convOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the convolution into out, a tensor of the output's shape and dtype (a new
+// one when out is nil).
+func (op convOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, op.Arity())
 	if err != nil {
 		return nil, err
@@ -603,47 +645,84 @@ func (op convOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return convForward[float32](op, d, ts), nil
+	if out, err = outputFor(op, out, dt, d.outShape(op.rank)); err != nil {
+		return nil, err
 	}
-	return convForward[float64](op, d, ts), nil
+	if dt == tensor.Float32 {
+		convForward(op, d, ts, data[float32](out))
+	} else {
+		convForward(op, d, ts, data[float64](out))
+	}
+	return out, nil
 }
 
-func convForward[T float](op convOp, d convDims, ts []*tensor.Dense) *tensor.Dense {
+func convForward[T float](op convOp, d convDims, ts []*tensor.Dense, y []T) {
 	x, w := data[T](ts[0]), data[T](ts[1])
-	out := newDense[T](d.outShape(op.rank)...)
-	y := data[T](out)
-	k := d.c * op.win.kh * op.win.kw // rows of the column matrix
-	p := d.ho * d.wo                 // output positions
-	var col []T
-	if !op.win.pointwise() {
-		col = make([]T, k*p) // (C·kh·kw, Ho·Wo)
-	}
 	var bias []T
 	if op.bias {
 		bias = data[T](ts[2])
 	}
-	for n := 0; n < d.n; n++ {
-		xn := x[n*d.c*d.h*d.w : (n+1)*d.c*d.h*d.w] // (C, H, W)
-		src := xn
-		if col != nil {
-			im2col(op.win, d, xn, col)
-			src = col
-		}
-		yn := y[n*d.o*p : (n+1)*d.o*p] // (O, Ho·Wo)
-		var beta T
-		if bias != nil {
-			for o, v := range bias {
-				row := yn[o*p : (o+1)*p]
-				for i := range row {
-					row[i] = v
+	k := d.c * op.win.kh * op.win.kw // rows of the column matrix
+	p := d.ho * d.wo                 // output positions of one image
+	g := convChunk(d, op.win.kh*op.win.kw)
+	cols := getScratch[T](k * g * p)
+	for n0 := 0; n0 < d.n; n0 += g {
+		n1 := min(n0+g, d.n)
+		im2colImages(op.win, d, x, cols[:k*(n1-n0)*p], n0, n1)
+		convProduct(d, k, p, w, bias, op.relu, cols, (n1-n0)*p, y, n0, n1)
+	}
+	putScratch(cols)
+}
+
+// convProduct computes the outputs of images n0..n1-1 from their columns cols (K, G·P), G =
+// n1-n0, stored with leading dimension ld: t (O, G·P) = W (O, K) · cols, then
+// y[n, o, :] = t[o, (n-n0)·P : (n-n0+1)·P] + b[o], through ReLU when relu is set.
+func convProduct[T float](d convDims, k, p int, w, bias []T, relu bool, cols []T, ld int, y []T, n0, n1 int) {
+	gp := (n1 - n0) * p
+	t := getScratch[T](d.o * gp)
+	matmul(false, false, d.o, gp, k, w, k, cols, ld, 0, t, gp)
+	parallelFor(n1-n0, d.o*gp, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yn := y[(n0+i)*d.o*p : (n0+i+1)*d.o*p] // (O, P)
+			for o := 0; o < d.o; o++ {
+				src := t[o*gp+i*p : o*gp+(i+1)*p]
+				dst := yn[o*p : (o+1)*p]
+				var b T
+				if bias != nil {
+					b = bias[o]
+				}
+				switch {
+				case relu && is32[T]():
+					biasReLU32(f32s(src), f32s(dst), float32(b))
+				case relu:
+					for j, v := range src {
+						if v += b; v > 0 {
+							dst[j] = v
+						} else {
+							dst[j] = 0
+						}
+					}
+				case bias == nil:
+					copy(dst, src)
+				default:
+					for j, v := range src {
+						dst[j] = v + b
+					}
 				}
 			}
-			beta = 1
 		}
-		matmul(false, false, d.o, p, k, w, k, src, p, beta, yn, p) // W (O, K) · col (K, P)
+	})
+	putScratch(t)
+}
+
+// biasReLU32 sets dst = max(0, src + b) (0 for NaN) without a branch, as relu32 does.
+func biasReLU32(src, dst []float32, b float32) {
+	dst = dst[:len(src)]
+	for j, v := range src {
+		u := math.Float32bits(v + b)
+		m := uint32((int64(u-1) - 0x7f800000) >> 63)
+		dst[j] = math.Float32frombits(u & m)
 	}
-	return out
 }
 
 func (op convOp) DiffWRT(n int) []bool {
@@ -659,6 +738,12 @@ func (op convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
 	}
 	x, w := in[0], in[1]
+	if op.relu { // the gradient of the fused ReLU: dz = dy where y > 0 (that is, z > 0), else 0
+		var err error
+		if grad, err = reluGrad(out, grad, op.rank); err != nil {
+			return nil, err
+		}
+	}
 	h, wd := spatial(x.Shape())
 	dx, err := applyOp(convInputGradOp{win: op.win, rank: op.rank, h: h, w: wd}, gradName(out, "x"), w, grad)
 	if err != nil {
@@ -678,9 +763,34 @@ func (op convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 	return gorgonia.Nodes{dx, dw, db}, nil
 }
 
+// reluGrad adds the gradient of a fused ReLU whose output is y and whose upstream gradient is
+// dy: dy where y > 0, else 0. When dy is the gradient of a max pooling of y and nothing else,
+// the mask is folded into that pooling's gradient (a second node that computes both in one
+// pass; the first is then needed by no one and not run).
+func reluGrad(y, dy *gorgonia.Node, rank int) (*gorgonia.Node, error) {
+	if pg, ok := dy.Op().(poolGradOp); ok && pg.fwd.kind == maxPool && !pg.relu {
+		if in := childrenOf(dy); len(in) == 2 && in[0] == y {
+			return applyOp(poolGradOp{fwd: pg.fwd, relu: true}, gradName(y, "relu"), y, in[1])
+		}
+	}
+	relu := activationOp{kind: actReLU, rank: rank}
+	return applyOp(activationGradOp{fwd: relu}, gradName(y, "relu"), y, y, dy)
+}
+
+// childrenOf lists the inputs of n's op, in order.
+func childrenOf(n *gorgonia.Node) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	it := n.Graph().From(n.ID())
+	for it != nil && it.Next() {
+		out = append(out, it.Node().(*gorgonia.Node))
+	}
+	return out
+}
+
 // convInputGradOp is the gradient of a convolution with respect to its input: inputs w
-// (O, C, kh, kw) and dy (N, O, Ho, Wo), output dx (N, C, h, w). For each image the columns'
-// gradient Wᵀ·dy (C·kh·kw, Ho·Wo) is added back into the image positions (col2im).
+// (O, C, kh, kw) and dy (N, O, Ho, Wo), output dx (N, C, h, w). For each chunk of images the
+// columns' gradient Wᵀ (C·kh·kw, O) · dy (O, G·Ho·Wo) is computed with one matrix product and
+// added back into the image positions (col2im).
 type convInputGradOp struct {
 	pure
 	backwardOnly
@@ -739,6 +849,11 @@ func (op convInputGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, err
 }
 
 func (op convInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the input gradient into out (a new tensor when out is nil).
+func (op convInputGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
 		return nil, err
@@ -747,37 +862,52 @@ func (op convInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return convInputGrad(op.win, op.rank, d, data[float32](ts[0]), data[float32](ts[1])), nil
+	if out, err = outputFor(op, out, dt, d.inShape(op.rank)); err != nil {
+		return nil, err
 	}
-	return convInputGrad(op.win, op.rank, d, data[float64](ts[0]), data[float64](ts[1])), nil
+	if dt == tensor.Float32 {
+		convInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	} else {
+		convInputGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	}
+	return out, nil
 }
 
-func convInputGrad[T float](win window, rank int, d convDims, w, dy []T) *tensor.Dense {
-	out := newDense[T](d.inShape(rank)...)
-	dx := data[T](out)
+func convInputGrad[T float](win window, d convDims, w, dy, dx []T) {
 	k := d.c * win.kh * win.kw
 	p := d.ho * d.wo
-	pointwise := win.pointwise()
-	var col []T
-	if !pointwise {
-		col = make([]T, k*p) // (C·kh·kw, Ho·Wo)
+	g := convChunk(d, win.kh*win.kw)
+	dyt := getScratch[T](d.o * g * p) // (O, G·P)
+	col := getScratch[T](k * g * p)   // (K, G·P)
+	for n0 := 0; n0 < d.n; n0 += g {
+		n1 := min(n0+g, d.n)
+		gp := (n1 - n0) * p
+		gatherImages(dy, dyt, d.o, p, n0, n1)
+		matmul(true, false, k, gp, d.o, w, k, dyt, gp, 0, col, gp) // Wᵀ (K, O) · dy (O, G·P)
+		col2imImages(win, d, col, dx, n0, n1)
 	}
-	for n := 0; n < d.n; n++ {
-		dyn := dy[n*d.o*p : (n+1)*d.o*p]             // (O, Ho·Wo)
-		dxn := dx[n*d.c*d.h*d.w : (n+1)*d.c*d.h*d.w] // (C, H, W)
-		if pointwise {
-			matmul(true, false, k, p, d.o, w, k, dyn, p, 0, dxn, p)
-			continue
+	putScratch(col)
+	putScratch(dyt)
+}
+
+// gatherImages copies images n0..n1-1 of v (N, rows, p) into t (rows, G·p), image i of the
+// chunk in columns i·p..(i+1)·p-1.
+func gatherImages[T float](v, t []T, rows, p, n0, n1 int) {
+	gp := (n1 - n0) * p
+	parallelFor(n1-n0, rows*gp, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			vn := v[(n0+i)*rows*p : (n0+i+1)*rows*p]
+			for r := 0; r < rows; r++ {
+				copy(t[r*gp+i*p:r*gp+(i+1)*p], vn[r*p:(r+1)*p])
+			}
 		}
-		matmul(true, false, k, p, d.o, w, k, dyn, p, 0, col, p) // Wᵀ (K, O) · dy (O, P)
-		col2im(win, d, col, dxn)
-	}
-	return out
+	})
 }
 
 // convWeightGradOp is the gradient of a convolution with respect to its kernel: inputs x
-// (N, C, H, W) and dy (N, O, Ho, Wo), output dW (O, C, kh, kw) = Σ_n dy_n · col(x_n)ᵀ.
+// (N, C, H, W) and dy (N, O, Ho, Wo), output dW (O, C, kh, kw) = Σ_n dy_n · col(x_n)ᵀ,
+// computed chunk by chunk of images (convChunk), one matrix product each, the chunks added in
+// order: the chunks depend on the shapes only, so the order of the sum is fixed.
 type convWeightGradOp struct {
 	pure
 	backwardOnly
@@ -836,6 +966,11 @@ func (op convWeightGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, er
 }
 
 func (op convWeightGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the kernel gradient into out (a new tensor when out is nil).
+func (op convWeightGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
 		return nil, err
@@ -844,32 +979,36 @@ func (op convWeightGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return convWeightGrad(op.win, op.rank, d, data[float32](ts[0]), data[float32](ts[1])), nil
+	if out, err = outputFor(op, out, dt, d.kernelShape(op.win, op.rank)); err != nil {
+		return nil, err
 	}
-	return convWeightGrad(op.win, op.rank, d, data[float64](ts[0]), data[float64](ts[1])), nil
+	if dt == tensor.Float32 {
+		convWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	} else {
+		convWeightGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	}
+	return out, nil
 }
 
-func convWeightGrad[T float](win window, rank int, d convDims, x, dy []T) *tensor.Dense {
-	out := newDense[T](d.kernelShape(win, rank)...)
-	dw := data[T](out) // (O, C·kh·kw), zero
+func convWeightGrad[T float](win window, d convDims, x, dy, dw []T) {
 	k := d.c * win.kh * win.kw
 	p := d.ho * d.wo
-	var col []T
-	if !win.pointwise() {
-		col = make([]T, k*p)
-	}
-	for n := 0; n < d.n; n++ {
-		xn := x[n*d.c*d.h*d.w : (n+1)*d.c*d.h*d.w]
-		src := xn
-		if col != nil {
-			im2col(win, d, xn, col)
-			src = col
+	g := convChunk(d, win.kh*win.kw)
+	col := getScratch[T](k * g * p)   // (K, G·P)
+	dyt := getScratch[T](d.o * g * p) // (O, G·P)
+	for n0 := 0; n0 < d.n; n0 += g {
+		n1 := min(n0+g, d.n)
+		gp := (n1 - n0) * p
+		gatherImages(dy, dyt, d.o, p, n0, n1)
+		im2colImages(win, d, x, col[:k*gp], n0, n1)
+		var beta T
+		if n0 > 0 {
+			beta = 1
 		}
-		dyn := dy[n*d.o*p : (n+1)*d.o*p]
-		matmul(false, true, d.o, k, p, dyn, p, src, p, 1, dw, k) // dW += dy (O, P) · colᵀ (P, K)
+		matmul(false, true, d.o, k, gp, dyt, gp, col, gp, beta, dw, k) // dW (+)= dy (O, G·P) · colᵀ (G·P, K)
 	}
-	return out
+	putScratch(dyt)
+	putScratch(col)
 }
 
 // validRange returns the output positions [lo, hi) among n whose input position
@@ -887,82 +1026,185 @@ func validRange(off, stride, size, n int) (int, int) {
 	return lo, max(hi, lo)
 }
 
-// im2col unrolls one image x (C, H, W) into col (C·kh·kw, Ho·Wo): row (c, p, q) holds, at
-// output position (i, j), the input x[c, i·sh - pt + p·dh, j·sw - pl + q·dw], or 0 where that
-// falls in the padding.
-func im2col[T float](win window, d convDims, x, col []T) {
+// im2colImages unrolls images n0..n1-1 of x (N, C, H, W) into col (C·kh·kw, G·Ho·Wo), G = n1-n0:
+// row (c, p, q) holds, at column i·Ho·Wo + (a, b) (image n0+i, output position (a, b)), the
+// input x[n0+i, c, a·sh - pt + p·dh, b·sw - pl + q·dw], or 0 where that falls in the padding.
+// The (image, channel) pairs are shared among the threads.
+func im2colImages[T float](win window, d convDims, x, col []T, n0, n1 int) {
 	p := d.ho * d.wo
-	row := 0
-	for c := 0; c < d.c; c++ {
-		xc := x[c*d.h*d.w : (c+1)*d.h*d.w]
-		for kp := 0; kp < win.kh; kp++ {
-			for kq := 0; kq < win.kw; kq++ {
-				dst := col[row*p : (row+1)*p]
-				row++
-				off := kq*win.dw - win.pl // input column of output column 0
-				lo, hi := validRange(off, win.sw, d.w, d.wo)
-				for i := 0; i < d.ho; i++ {
-					out := dst[i*d.wo : (i+1)*d.wo]
-					iy := i*win.sh - win.pt + kp*win.dh
-					if iy < 0 || iy >= d.h || lo >= hi {
-						clear(out)
-						continue
-					}
-					src := xc[iy*d.w : (iy+1)*d.w]
-					clear(out[:lo])
-					clear(out[hi:])
-					if win.sw == 1 {
-						copy(out[lo:hi], src[off+lo:off+hi])
-						continue
-					}
-					ix := off + lo*win.sw
-					for j := lo; j < hi; j++ {
-						out[j] = src[ix]
-						ix += win.sw
-					}
+	gp := (n1 - n0) * p
+	kk := win.kh * win.kw
+	items := (n1 - n0) * d.c
+	parallelFor(items, items*kk*p, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			i, c := it/d.c, it%d.c
+			xc := x[((n0+i)*d.c+c)*d.h*d.w : ((n0+i)*d.c+c+1)*d.h*d.w]
+			for kp := 0; kp < win.kh; kp++ {
+				for kq := 0; kq < win.kw; kq++ {
+					row := c*kk + kp*win.kw + kq
+					im2colRow(win, d, xc, col[row*gp+i*p:row*gp+(i+1)*p], kp, kq)
 				}
 			}
+		}
+	})
+}
+
+// shifted reports whether kernel rows are plain shifts of the image: stride 1, no dilation
+// along the width and an output as wide as the input (a "same" convolution), so that the
+// inputs one kernel element meets at the output positions, in row-major order, are a
+// contiguous run of the image plane except at the left and right borders.
+func (w window) shifted(d convDims) bool {
+	return w.sh == 1 && w.sw == 1 && w.dw == 1 && d.wo == d.w
+}
+
+// rowsFor returns the output rows [lo, hi) whose input row i - pt + kp·dh lies in the image.
+func (w window) rowsFor(d convDims, kp int) (int, int) {
+	return validRange(kp*w.dh-w.pt, 1, d.h, d.ho)
+}
+
+// im2colRow fills dst (Ho·Wo) with the inputs of one channel plane xc (H, W) that kernel
+// element (kp, kq) meets at each output position.
+func im2colRow[T float](win window, d convDims, xc, dst []T, kp, kq int) {
+	if win.shifted(d) {
+		// dst[i·W + j] = xc[(i + dy)·W + j + dx] for the valid rows, 0 elsewhere: one copy of a
+		// contiguous run, then the border columns the shift wrapped around are cleared.
+		dy, dx := kp*win.dh-win.pt, kq-win.pl
+		lo, hi := win.rowsFor(d, kp)
+		clear(dst[:lo*d.w])
+		clear(dst[hi*d.w:])
+		if lo >= hi {
+			return
+		}
+		a, b := lo*d.w, hi*d.w // dst range; its source starts at a + dy·W + dx
+		sa, sb := a+dy*d.w+dx, b+dy*d.w+dx
+		if sa < 0 {
+			a, sa = a-sa, 0
+		}
+		if sb > len(xc) {
+			b, sb = b-(sb-len(xc)), len(xc)
+		}
+		copy(dst[a:b], xc[sa:sb])
+		clearColumns(dst, d.w, lo, hi, dx)
+		return
+	}
+	off := kq*win.dw - win.pl // input column of output column 0
+	lo, hi := validRange(off, win.sw, d.w, d.wo)
+	for i := 0; i < d.ho; i++ {
+		out := dst[i*d.wo : (i+1)*d.wo]
+		iy := i*win.sh - win.pt + kp*win.dh
+		if iy < 0 || iy >= d.h || lo >= hi {
+			clear(out)
+			continue
+		}
+		src := xc[iy*d.w : (iy+1)*d.w]
+		clear(out[:lo])
+		clear(out[hi:])
+		if win.sw == 1 {
+			s, o := src[off+lo:off+hi], out[lo:hi]
+			for j := range o {
+				o[j] = s[j]
+			}
+			continue
+		}
+		ix := off + lo*win.sw
+		for j := lo; j < hi; j++ {
+			out[j] = src[ix]
+			ix += win.sw
 		}
 	}
 }
 
-// col2im is the adjoint of im2col: it adds every element of col (C·kh·kw, Ho·Wo) into the
-// image position im2col read it from; x (C, H, W) must start at zero.
-func col2im[T float](win window, d convDims, col, x []T) {
+// col2imImages is the adjoint of im2colImages: it sets dx for images n0..n1-1 to the sum, at
+// each image position, of the elements of col (C·kh·kw, G·Ho·Wo) that im2col read from there.
+// Each (image, channel) plane of dx is written by one thread.
+func col2imImages[T float](win window, d convDims, col, dx []T, n0, n1 int) {
 	p := d.ho * d.wo
-	row := 0
-	for c := 0; c < d.c; c++ {
-		xc := x[c*d.h*d.w : (c+1)*d.h*d.w]
-		for kp := 0; kp < win.kh; kp++ {
-			for kq := 0; kq < win.kw; kq++ {
-				src := col[row*p : (row+1)*p]
-				row++
-				off := kq*win.dw - win.pl
-				lo, hi := validRange(off, win.sw, d.w, d.wo)
-				if lo >= hi {
-					continue
-				}
-				for i := 0; i < d.ho; i++ {
-					iy := i*win.sh - win.pt + kp*win.dh
-					if iy < 0 || iy >= d.h {
-						continue
-					}
-					in := src[i*d.wo+lo : i*d.wo+hi]
-					dst := xc[iy*d.w : (iy+1)*d.w]
-					if win.sw == 1 {
-						dst = dst[off+lo : off+hi]
-						for j, v := range in {
-							dst[j] += v
-						}
-						continue
-					}
-					ix := off + lo*win.sw
-					for _, v := range in {
-						dst[ix] += v
-						ix += win.sw
-					}
+	gp := (n1 - n0) * p
+	kk := win.kh * win.kw
+	items := (n1 - n0) * d.c
+	parallelFor(items, items*kk*p, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			i, c := it/d.c, it%d.c
+			xc := dx[((n0+i)*d.c+c)*d.h*d.w : ((n0+i)*d.c+c+1)*d.h*d.w]
+			clear(xc)
+			for kp := 0; kp < win.kh; kp++ {
+				for kq := 0; kq < win.kw; kq++ {
+					row := c*kk + kp*win.kw + kq
+					col2imRow(win, d, col[row*gp+i*p:row*gp+(i+1)*p], xc, kp, kq)
 				}
 			}
 		}
+	})
+}
+
+// clearColumns zeroes, in rows lo..hi-1 of m (rows of w elements), the columns that a shift by
+// dx moves outside the row: the first -dx when dx < 0, the last dx when dx > 0.
+func clearColumns[T float](m []T, w, lo, hi, dx int) {
+	j0, j1 := 0, min(-dx, w)
+	if dx > 0 {
+		j0, j1 = max(w-dx, 0), w
+	}
+	for j := j0; j < j1; j++ {
+		for i := lo; i < hi; i++ {
+			m[i*w+j] = 0
+		}
+	}
+}
+
+// col2imRow adds src (Ho·Wo), the column gradients of kernel element (kp, kq), into the
+// channel plane xc (H, W). When the kernel rows are shifts of the image it clears the border
+// columns of src that fall outside the image and adds a contiguous run (adding zeros changes
+// no sum), so src is scratch.
+func col2imRow[T float](win window, d convDims, src, xc []T, kp, kq int) {
+	if win.shifted(d) {
+		dy, dx := kp*win.dh-win.pt, kq-win.pl
+		lo, hi := win.rowsFor(d, kp)
+		if lo >= hi {
+			return
+		}
+		clearColumns(src, d.w, lo, hi, dx)
+		a, b := lo*d.w, hi*d.w
+		sa, sb := a+dy*d.w+dx, b+dy*d.w+dx // where src[a:b] lands in xc
+		if sa < 0 {
+			a, sa = a-sa, 0
+		}
+		if sb > len(xc) {
+			b, sb = b-(sb-len(xc)), len(xc)
+		}
+		addTo(xc[sa:sb], src[a:b])
+		return
+	}
+	off := kq*win.dw - win.pl
+	lo, hi := validRange(off, win.sw, d.w, d.wo)
+	if lo >= hi {
+		return
+	}
+	for i := 0; i < d.ho; i++ {
+		iy := i*win.sh - win.pt + kp*win.dh
+		if iy < 0 || iy >= d.h {
+			continue
+		}
+		in := src[i*d.wo+lo : i*d.wo+hi]
+		dst := xc[iy*d.w : (iy+1)*d.w]
+		if win.sw == 1 {
+			dst = dst[off+lo : off+hi]
+			for j, v := range in {
+				dst[j] += v
+			}
+			continue
+		}
+		ix := off + lo*win.sw
+		for _, v := range in {
+			dst[ix] += v
+			ix += win.sw
+		}
+	}
+}
+
+// addTo sets dst += src elementwise (of the same length).
+func addTo[T float](dst, src []T) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
 	}
 }

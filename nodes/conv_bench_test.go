@@ -3,12 +3,15 @@ package nodes
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
 // convBench is one convolution workload: input (n, c, h, w), o kernels of k x k, padding pad,
@@ -137,4 +140,54 @@ func BenchmarkConvGraph(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
 		})
 	}
+}
+
+// BenchmarkW4 is workload W4 (bench/WORKLOADS.md): one convolution, input 64x32x14x14, kernel
+// 64x32x3x3, padding 1, stride 1, no bias, forward and the gradients with respect to the input
+// and the kernel for a given output gradient (PyTorch's autograd.grad(y, (x, w), dy)), through
+// graph.Program in float32. It reports the median time of a run in ms after 3 warm-up runs,
+// as bench/torch_reference.py does.
+func BenchmarkW4(b *testing.B) {
+	ps := graph.NewParams(graph.Seed(1))
+	conv, err := NewConv2D(ps, "conv", 32, 64, 3, Padding(1), NoBias())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bld := graph.NewBuilder(ps, graph.Train)
+	x, _ := bld.Input("x", 64, 32, 14, 14)
+	y, err := conv.Forward(bld, x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dy, _ := bld.Input("dy", y.Shape()...)
+	w, _ := bld.Param("conv.weight")
+	gs, err := gorgonia.Backpropagate(gorgonia.Nodes{y}, gorgonia.Nodes{dy}, gorgonia.Nodes{x, w})
+	if err != nil {
+		b.Fatal(err)
+	}
+	prog, err := graph.Compile(bld, map[string]*gorgonia.Node{"y": y, "dx": gs[0], "dw": gs[1]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prog.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	feeds := graph.Feeds{"x": randDense32(r, 64, 32, 14, 14), "dy": randDense32(r, y.Shape()...)}
+	for range 3 {
+		if _, err := prog.Run(feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("gemm %s, %d threads", gemm.Impl(), gemm.Threads())
+	b.ReportAllocs()
+	b.ResetTimer()
+	times := make([]time.Duration, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		if _, err := prog.Run(feeds); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(t))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e6, "ms")
 }

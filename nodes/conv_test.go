@@ -3,6 +3,7 @@ package nodes_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gorgonia.org/gorgonia"
@@ -499,4 +500,151 @@ func TestConvErrors(t *testing.T) {
 		_, err = layer.OutputShape(c.in)
 		wantErr(t, c.name+" (OutputShape)", err, c.want)
 	}
+}
+
+// TestFusedReLU checks that a convolution with FusedReLU gives the values and the gradients
+// (input, weight, bias) of the same convolution followed by ReLU, to the bit, in float32 and
+// float64, and passes the gradient check.
+func TestFusedReLU(t *testing.T) {
+	for _, c := range []convCase{conv2DCases[0], conv2DCases[1], conv2DCases[6]} {
+		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+			ps := graph.NewParams(graph.Dtype(dt), graph.Seed(11))
+			fused, err := nodes.NewConv2D(ps, "conv", c.in[1], c.out, c.k, append(c.opts, nodes.FusedReLU())...)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			plain, err := nodes.NewConv2D(graph.NewParams(), "conv", c.in[1], c.out, c.k, c.opts...)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			x := randTensor(rand.New(rand.NewPCG(12, 13)), dt, c.in...)
+			var results [2]graph.Outputs
+			for i, layer := range []nodes.Layer{fused, nodes.Func(func(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+				y, err := plain.Forward(b, x) // the weights are bound by name, from ps
+				if err != nil {
+					return nil, err
+				}
+				return nodes.ReLU(b, y)
+			})} {
+				b := graph.NewBuilder(ps, graph.Train)
+				xn, _ := b.Input("x", c.in...)
+				y, err := layer.Forward(b, xn)
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				wrt := map[string]*gorgonia.Node{"dx": xn}
+				wrt["dw"], _ = b.Param("conv.weight")
+				if c.bias {
+					wrt["db"], _ = b.Param("conv.bias")
+				}
+				dy := randTensor(rand.New(rand.NewPCG(14, 15)), dt, y.Shape()...)
+				results[i] = gradients(t, b, y, dy, graph.Feeds{"x": x}, wrt)
+			}
+			for name, got := range results[0] {
+				want := graph.Float64s(results[1][name])
+				for i, v := range graph.Float64s(got) {
+					if v != want[i] {
+						t.Errorf("%v %s: %s[%d] = %v fused, %v with a separate ReLU", dt, c.name, name, i, v, want[i])
+						break
+					}
+				}
+			}
+			if dt != tensor.Float64 {
+				continue
+			}
+			build := func(b *graph.Builder) (*gorgonia.Node, error) {
+				xn, err := b.Input("x", c.in...)
+				if err != nil {
+					return nil, err
+				}
+				return fused.Forward(b, xn)
+			}
+			checkGrad(t, c.name+" fused relu", ps, build, graph.Feeds{"x": x}, graph.WithRespectTo("x"))
+		}
+	}
+}
+
+// TestFusedReLUThenMaxPool checks a convolution with FusedReLU followed by 2x2 max pooling,
+// whose backward folds the ReLU's mask into the pooling's gradient, against the convolution,
+// a separate ReLU and the pooling: same values and gradients to the bit, in float32 and
+// float64, and the gradient check.
+func TestFusedReLUThenMaxPool(t *testing.T) {
+	in := []int{2, 3, 8, 7}
+	pool, err := nodes.NewMaxPool2D("pool", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		ps := graph.NewParams(graph.Dtype(dt), graph.Seed(21))
+		fused, err := nodes.NewConv2D(ps, "conv", 3, 4, 3, nodes.Padding(1), nodes.FusedReLU())
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := nodes.NewConv2D(graph.NewParams(), "conv", 3, 4, 3, nodes.Padding(1))
+		x := randTensor(rand.New(rand.NewPCG(22, 23)), dt, in...)
+		layers := [2]nodes.Func{
+			func(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+				y, err := fused.Forward(b, x)
+				if err != nil {
+					return nil, err
+				}
+				return pool.Forward(b, y)
+			},
+			func(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+				y, err := plain.Forward(b, x)
+				if err != nil {
+					return nil, err
+				}
+				if y, err = nodes.ReLU(b, y); err != nil {
+					return nil, err
+				}
+				return pool.Forward(b, y)
+			},
+		}
+		var results [2]graph.Outputs
+		for i, layer := range layers {
+			b := graph.NewBuilder(ps, graph.Train)
+			xn, _ := b.Input("x", in...)
+			y, err := layer(b, xn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrt := map[string]*gorgonia.Node{"dx": xn}
+			wrt["dw"], _ = b.Param("conv.weight")
+			wrt["db"], _ = b.Param("conv.bias")
+			dy := randTensor(rand.New(rand.NewPCG(24, 25)), dt, y.Shape()...)
+			results[i] = gradients(t, b, y, dy, graph.Feeds{"x": x}, wrt)
+			if i == 0 && !hasOp(b, "d(relu, max pool") {
+				t.Error("the pooling's gradient does not apply the ReLU's mask")
+			}
+		}
+		for name, got := range results[0] {
+			want := graph.Float64s(results[1][name])
+			for i, v := range graph.Float64s(got) {
+				if v != want[i] {
+					t.Errorf("%v: %s[%d] = %v fused, %v with a separate ReLU", dt, name, i, v, want[i])
+					break
+				}
+			}
+		}
+		if dt == tensor.Float64 {
+			checkGrad(t, "fused relu, max pool", ps, func(b *graph.Builder) (*gorgonia.Node, error) {
+				xn, err := b.Input("x", in...)
+				if err != nil {
+					return nil, err
+				}
+				return layers[0](b, xn)
+			}, graph.Feeds{"x": x}, graph.WithRespectTo("x"))
+		}
+	}
+}
+
+// hasOp reports whether some node of b's graph has an op whose description starts with prefix.
+func hasOp(b *graph.Builder, prefix string) bool {
+	for _, n := range b.Graph().AllNodes() {
+		if n.Op() != nil && strings.HasPrefix(fmt.Sprint(n.Op()), prefix) {
+			return true
+		}
+	}
+	return false
 }

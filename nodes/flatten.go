@@ -110,6 +110,11 @@ func (op reshapeOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op reshapeOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto copies the input into out (a new tensor when out is nil).
+func (op reshapeOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
@@ -117,13 +122,14 @@ func (op reshapeOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if !ts[0].Shape().Eq(op.from) {
 		return nil, fmt.Errorf("%v: input has shape %v", op, ts[0].Shape())
 	}
-	if dt == tensor.Float32 {
-		out := newDense[float32](op.to...)
-		copy(data[float32](out), data[float32](ts[0]))
-		return out, nil
+	if out, err = outputFor(op, out, dt, op.to); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](op.to...)
-	copy(data[float64](out), data[float64](ts[0]))
+	if dt == tensor.Float32 {
+		parallelCopy(data[float32](out), data[float32](ts[0]))
+	} else {
+		parallelCopy(data[float64](out), data[float64](ts[0]))
+	}
 	return out, nil
 }
 

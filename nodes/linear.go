@@ -92,12 +92,12 @@ func (op linearOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Val
 	return out, nil
 }
 
-func (op linearOp) ReturnsPtr() bool     { return false }
-func (op linearOp) CallsExtern() bool    { return false }
-func (op linearOp) OverwritesInput() int { return -1 }
+func (op linearOp) ReturnsPtr() bool      { return false }
+func (op linearOp) CallsExtern() bool     { return false }
+func (op linearOp) OverwritesInput() int  { return -1 }
 func (op linearOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "unroll.linear(bias=%v)", op.bias) }
-func (op linearOp) Hashcode() uint32     { return hashOf(op) }
-func (op linearOp) String() string       { return "x·Wᵀ+b" }
+func (op linearOp) Hashcode() uint32      { return hashOf(op) }
+func (op linearOp) String() string        { return "x·Wᵀ+b" }
 
 func (op linearOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
@@ -215,12 +215,12 @@ func (op linearGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia
 	return out, nil
 }
 
-func (op linearGradOp) ReturnsPtr() bool     { return false }
-func (op linearGradOp) CallsExtern() bool    { return false }
-func (op linearGradOp) OverwritesInput() int { return -1 }
+func (op linearGradOp) ReturnsPtr() bool      { return false }
+func (op linearGradOp) CallsExtern() bool     { return false }
+func (op linearGradOp) OverwritesInput() int  { return -1 }
 func (op linearGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "unroll.linear.grad(%c)", op.wrt) }
-func (op linearGradOp) Hashcode() uint32     { return hashOf(op) }
-func (op linearGradOp) String() string       { return "∂linear/∂" + string(op.wrt) }
+func (op linearGradOp) Hashcode() uint32      { return hashOf(op) }
+func (op linearGradOp) String() string        { return "∂linear/∂" + string(op.wrt) }
 
 func sumRows[T float32 | float64](dst, src []T, rows, cols int) {
 	clear(dst)

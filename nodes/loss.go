@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -61,7 +63,8 @@ func crossEntropy(b *graph.Builder, logits, labels, weights *gorgonia.Node) (*go
 		}
 		children = append(children, weights)
 	}
-	loss, err := applyOp(crossEntropyOp{weighted: weights != nil}, b.Name("cross_entropy"), children...)
+	op := crossEntropyOp{weighted: weights != nil, cache: &ceCache{id: ceCacheIDs.Add(1)}}
+	loss, err := applyOp(op, b.Name("cross_entropy"), children...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -69,10 +72,42 @@ func crossEntropy(b *graph.Builder, logits, labels, weights *gorgonia.Node) (*go
 }
 
 // crossEntropyOp is softmax cross-entropy: inputs logits (B, K), labels (B) and, when weighted,
-// weights (B); output a scalar.
+// weights (B); output a scalar. The rows are computed in parallel and the loss summed in row
+// order. When its gradient is part of the graph (the cache's keep flag, set by SymDiff), the
+// op keeps the softmax of each row for it, so that the exponentials are computed once a run.
 type crossEntropyOp struct {
 	pure
 	weighted bool
+	cache    *ceCache // nil for an op made outside SoftmaxCrossEntropy
+}
+
+// ceCache carries the softmax probabilities from crossEntropyOp to crossEntropyGradOp within
+// one run. The gradient op takes the loss as an extra input, so the forward op has always run
+// before it in the same run; it checks that the probabilities are those of its own logits.
+type ceCache struct {
+	id    uint64
+	keep  bool
+	valid bool
+	z     unsafe.Pointer // the logits the probabilities were computed from
+	zlen  int
+	probs []float64 // (B, K)
+}
+
+var ceCacheIDs atomic.Uint64
+
+func (c *ceCache) hashID() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.id
+}
+
+// probsOf returns the kept probabilities if they were computed from z in this run, else nil.
+func probsOf[T float](c *ceCache, z []T) []float64 {
+	if c == nil || !c.valid || c.z != unsafe.Pointer(unsafe.SliceData(z)) || c.zlen != len(z) {
+		return nil
+	}
+	return c.probs
 }
 
 func (op crossEntropyOp) Arity() int {
@@ -94,7 +129,7 @@ func (op crossEntropyOp) String() string {
 	return "softmax cross-entropy"
 }
 func (op crossEntropyOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.crossentropy weighted=%v", op.weighted)
+	fmt.Fprintf(h, "unroll.crossentropy weighted=%v cache=%d", op.weighted, op.cache.hashID())
 }
 func (op crossEntropyOp) Hashcode() uint32 { return hashOf(op) }
 
@@ -135,9 +170,9 @@ func (op crossEntropyOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 	var loss float64
 	if dt == tensor.Float32 {
-		loss, err = crossEntropyRows[float32](op, ts, nil, 0)
+		loss, err = crossEntropyLoss[float32](op, ts)
 	} else {
-		loss, err = crossEntropyRows[float64](op, ts, nil, 0)
+		loss, err = crossEntropyLoss[float64](op, ts)
 	}
 	if err != nil {
 		return nil, err
@@ -153,16 +188,10 @@ func shapes(ts []*tensor.Dense) [][]int {
 	return out
 }
 
-// crossEntropyRows computes the loss and, when dz is not nil, its gradient times dloss.
-func crossEntropyRows[T float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dloss float64) (float64, error) {
-	z, labels := data[T](ts[0]), data[T](ts[1])
-	var w []T
-	if op.weighted {
-		w = data[T](ts[2])
-	}
-	bsz, k := ts[0].Shape()[0], ts[0].Shape()[1]
+// checkLabels checks the labels (and weights) of a batch of k classes and returns Σ w_i.
+func checkLabels[T float](op crossEntropyOp, labels, w []T, k int) (float64, error) {
 	var total float64 // Σ w_i
-	for i := range bsz {
+	for i, l := range labels {
 		wi := 1.0
 		if w != nil {
 			wi = float64(w[i])
@@ -171,50 +200,142 @@ func crossEntropyRows[T float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dl
 			}
 		}
 		total += wi
-		y := float64(labels[i])
+		y := float64(l)
 		if y != math.Trunc(y) || y < 0 || y >= float64(k) {
 			return 0, fmt.Errorf("%v: label %v of example %d is not a class id in [0, %d)", op, y, i, k)
 		}
 	}
-	if total == 0 {
-		return 0, nil // every example masked out: dz stays 0
+	return total, nil
+}
+
+// crossEntropyLoss computes the loss: each row's term in parallel, then their sum in row
+// order. With a cache that keeps, it also stores each row's softmax for the gradient.
+func crossEntropyLoss[T float](op crossEntropyOp, ts []*tensor.Dense) (float64, error) {
+	z, labels := data[T](ts[0]), data[T](ts[1])
+	var w []T
+	if op.weighted {
+		w = data[T](ts[2])
 	}
+	bsz, k := ts[0].Shape()[0], ts[0].Shape()[1]
+	c := op.cache
+	if c != nil {
+		c.valid = false
+	}
+	total, err := checkLabels(op, labels, w, k)
+	if err != nil || total == 0 {
+		return 0, err // every example masked out: the loss and dz are 0
+	}
+	var probs []float64
+	if c != nil && c.keep {
+		if cap(c.probs) < len(z) {
+			c.probs = make([]float64, len(z))
+		}
+		probs = c.probs[:len(z)]
+	}
+	terms := getScratch[float64](bsz)
+	parallelFor(bsz, 16*len(z), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			wi := 1.0
+			if w != nil {
+				wi = float64(w[i])
+			}
+			row := z[i*k : (i+1)*k]
+			m := row[0]
+			for _, v := range row {
+				if v > m {
+					m = v
+				}
+			}
+			var s float64
+			if probs != nil {
+				pr := probs[i*k : (i+1)*k]
+				for j, v := range row {
+					e := math.Exp(float64(v - m))
+					pr[j] = e
+					s += e
+				}
+				for j := range pr {
+					pr[j] /= s
+				}
+			} else {
+				for _, v := range row {
+					s += math.Exp(float64(v - m))
+				}
+			}
+			terms[i] = 0
+			if wi != 0 {
+				terms[i] = wi * (float64(m) + math.Log(s) - float64(row[int(labels[i])]))
+			}
+		}
+	})
 	var loss float64
-	for i := range bsz {
-		wi := 1.0
-		if w != nil {
-			wi = float64(w[i])
-		}
-		row := z[i*k : (i+1)*k]
-		m := row[0]
-		for _, v := range row {
-			if v > m {
-				m = v
-			}
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v - m))
-		}
-		y := int(labels[i])
-		lse := float64(m) + math.Log(s)
-		if wi != 0 {
-			loss += wi * (lse - float64(row[y]))
-		}
-		if dz == nil {
-			continue
-		}
-		scale := dloss * wi / total
-		out := dz[i*k : (i+1)*k]
-		for j, v := range row {
-			p := math.Exp(float64(v) - lse)
-			if j == y {
-				p--
-			}
-			out[j] = T(scale * p)
-		}
+	for _, t := range terms {
+		loss += t
+	}
+	putScratch(terms)
+	if probs != nil {
+		c.z, c.zlen, c.probs, c.valid = unsafe.Pointer(unsafe.SliceData(z)), len(z), probs, true
 	}
 	return loss / total, nil
+}
+
+// crossEntropyGrad sets dz to the gradient of the loss times dloss, rows in parallel, from
+// the kept probabilities when there are some for these logits.
+func crossEntropyGrad[T float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dloss float64) error {
+	z, labels := data[T](ts[0]), data[T](ts[1])
+	var w []T
+	if op.weighted {
+		w = data[T](ts[2])
+	}
+	k := ts[0].Shape()[1]
+	total, err := checkLabels(op, labels, w, k)
+	if err != nil {
+		return err
+	}
+	if total == 0 {
+		clear(dz) // every example masked out
+		return nil
+	}
+	probs := probsOf(op.cache, z)
+	parallelFor(len(labels), 16*len(z), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			wi := 1.0
+			if w != nil {
+				wi = float64(w[i])
+			}
+			row, out := z[i*k:(i+1)*k], dz[i*k:(i+1)*k]
+			y := int(labels[i])
+			scale := dloss * wi / total
+			if probs != nil {
+				for j, p := range probs[i*k : (i+1)*k] {
+					if j == y {
+						p--
+					}
+					out[j] = T(scale * p)
+				}
+				continue
+			}
+			m := row[0]
+			for _, v := range row {
+				if v > m {
+					m = v
+				}
+			}
+			var s float64
+			for _, v := range row {
+				s += math.Exp(float64(v - m))
+			}
+			lse := float64(m) + math.Log(s)
+			for j, v := range row {
+				p := math.Exp(float64(v) - lse)
+				if j == y {
+					p--
+				}
+				out[j] = T(scale * p)
+			}
+		}
+	})
+	return nil
 }
 
 func (op crossEntropyOp) DiffWRT(n int) []bool {
@@ -228,6 +349,10 @@ func (op crossEntropyOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (g
 		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
 	}
 	children := append(append(gorgonia.Nodes{}, in...), grad)
+	if op.cache != nil {
+		op.cache.keep = true
+		children = append(children, out) // runs the forward, which keeps the softmax, first
+	}
 	dz, err := applyOp(crossEntropyGradOp{fwd: op}, gradName(out, "logits"), children...)
 	if err != nil {
 		return nil, err
@@ -238,19 +363,30 @@ func (op crossEntropyOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (g
 }
 
 // crossEntropyGradOp is the gradient of crossEntropyOp with respect to the logits: inputs
-// logits, labels, [weights,] and the scalar gradient of the loss; output (B, K).
+// logits, labels, [weights,] the scalar gradient of the loss and, when the forward op has a
+// cache, the loss itself (which only orders the run); output (B, K).
 type crossEntropyGradOp struct {
 	pure
 	backwardOnly
 	fwd crossEntropyOp
 }
 
-func (op crossEntropyGradOp) Arity() int { return op.fwd.Arity() + 1 }
-func (op crossEntropyGradOp) Type() hm.Type {
-	if op.fwd.weighted {
-		return hm.NewFnType(tensorOf(2), tensorOf(1), tensorOf(1), scalarType(), tensorOf(2))
+func (op crossEntropyGradOp) Arity() int {
+	if op.fwd.cache != nil {
+		return op.fwd.Arity() + 2
 	}
-	return hm.NewFnType(tensorOf(2), tensorOf(1), scalarType(), tensorOf(2))
+	return op.fwd.Arity() + 1
+}
+func (op crossEntropyGradOp) Type() hm.Type {
+	ts := []hm.Type{tensorOf(2), tensorOf(1)}
+	if op.fwd.weighted {
+		ts = append(ts, tensorOf(1))
+	}
+	ts = append(ts, scalarType())
+	if op.fwd.cache != nil {
+		ts = append(ts, scalarType())
+	}
+	return hm.NewFnType(append(ts, tensorOf(2))...)
 }
 func (op crossEntropyGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
 func (op crossEntropyGradOp) WriteHash(h hash.Hash) {
@@ -268,9 +404,14 @@ func (op crossEntropyGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, 
 }
 
 func (op crossEntropyGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op crossEntropyGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	n := op.fwd.Arity()
-	if len(in) != n+1 {
-		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, n+1, len(in))
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
 	}
 	ts, dt, err := denseInputs(op, in[:n], n)
 	if err != nil {
@@ -283,15 +424,18 @@ func (op crossEntropyGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := ts[0].Shape()
-	if dt == tensor.Float32 {
-		out := newDense[float32](s...)
-		_, err = crossEntropyRows(op.fwd, ts, data[float32](out), dloss)
-		return out, err
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](s...)
-	_, err = crossEntropyRows(op.fwd, ts, data[float64](out), dloss)
-	return out, err
+	if dt == tensor.Float32 {
+		err = crossEntropyGrad(op.fwd, ts, data[float32](out), dloss)
+	} else {
+		err = crossEntropyGrad(op.fwd, ts, data[float64](out), dloss)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // MSE is the mean squared error over all elements of pred and target (same shape):
@@ -410,6 +554,11 @@ func (op mseGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op mseGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op mseGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(in) != 3 {
 		return nil, fmt.Errorf("%v: expected 3 inputs, got %d", op, len(in))
 	}
@@ -424,18 +573,22 @@ func (op mseGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return mseGrad(op.sign, data[float32](ts[0]), data[float32](ts[1]), dloss, ts[0].Shape()), nil
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
 	}
-	return mseGrad(op.sign, data[float64](ts[0]), data[float64](ts[1]), dloss, ts[0].Shape()), nil
+	if dt == tensor.Float32 {
+		mseGrad(op.sign, data[float32](ts[0]), data[float32](ts[1]), data[float32](out), dloss)
+	} else {
+		mseGrad(op.sign, data[float64](ts[0]), data[float64](ts[1]), data[float64](out), dloss)
+	}
+	return out, nil
 }
 
-func mseGrad[T float](sign int, a, b []T, dloss float64, shape []int) *tensor.Dense {
-	out := newDense[T](shape...)
-	g := data[T](out)
+func mseGrad[T float](sign int, a, b, g []T, dloss float64) {
 	scale := float64(sign) * 2 * dloss / float64(len(a))
-	for i, v := range a {
-		g[i] = T(scale * (float64(v) - float64(b[i])))
-	}
-	return out
+	parallelElems(len(a), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g[i] = T(scale * (float64(a[i]) - float64(b[i])))
+		}
+	})
 }

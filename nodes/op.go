@@ -5,6 +5,8 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"slices"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -16,16 +18,20 @@ import (
 // This file holds what unroll's custom Gorgonia operations share. Every op here is a value
 // type whose fields are all of its attributes; WriteHash writes every one of them, because
 // Gorgonia merges two nodes whose ops hash alike and whose children are the same (that is how
-// its own Conv2d loses dilation). Every op returns a freshly allocated value, never changes its
-// inputs, and handles float32 and float64. A forward op's SymDiff builds its backward from
-// other custom ops (a backward op computes one gradient with a hand-written loop); backward ops
-// have no second derivative.
+// its own Conv2d loses dilation); an op that carries state from its forward to its backward
+// within a run (the cross-entropy's softmax) writes the identity of that state too. Every op
+// never changes its inputs and handles float32 and float64. Do returns a freshly allocated
+// value; DoInto (graph.Preallocator) writes the same value into a buffer the executor owns
+// and reuses from run to run, so a training step allocates no tensors. Loops over many
+// elements run on all threads, over independent outputs, deterministically (parallel.go). A
+// forward op's SymDiff builds its backward from other custom ops (a backward op computes one
+// gradient with a hand-written loop); backward ops have no second derivative.
 
 // float is the element type of the values custom ops compute on.
 type float interface{ float32 | float64 }
 
-// pure gives an op the methods every unroll op shares: it returns a fresh value, calls no
-// external code and overwrites none of its inputs.
+// pure gives an op the methods every unroll op shares: its Do returns a fresh value, it calls
+// no external code and overwrites none of its inputs.
 type pure struct{}
 
 func (pure) ReturnsPtr() bool     { return false }
@@ -98,6 +104,21 @@ func denseInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, 
 	return out, dt, nil
 }
 
+// outputFor returns out, checked to be a tensor of dtype dt and the given shape, or a new
+// zeroed tensor when out is nil: the buffer a DoInto writes (see graph.Preallocator).
+func outputFor(op fmt.Stringer, out *tensor.Dense, dt tensor.Dtype, shape []int) (*tensor.Dense, error) {
+	if out == nil {
+		if dt == tensor.Float32 {
+			return newDense[float32](shape...), nil
+		}
+		return newDense[float64](shape...), nil
+	}
+	if out.Dtype() != dt || !slices.Equal(out.Shape(), shape) || out.IsMaterializable() {
+		return nil, fmt.Errorf("%v: output buffer is %v %v, want %v %v", op, out.Dtype(), out.Shape(), dt, tensor.Shape(shape))
+	}
+	return out, nil
+}
+
 // scalarOf reads a one-element value (Gorgonia passes a scalar loss's gradient as a Scalar or
 // as a tensor of shape ()).
 func scalarOf(op fmt.Stringer, v gorgonia.Value) (float64, error) {
@@ -136,6 +157,18 @@ func scalarValue(dt tensor.Dtype, v float64) gorgonia.Value {
 
 // data is a dense tensor's backing slice.
 func data[T float](t *tensor.Dense) []T { return t.Data().([]T) }
+
+// is32 reports whether T is float32.
+func is32[T float]() bool {
+	var z T
+	_, ok := any(z).(float32)
+	return ok
+}
+
+// f32s is s as a []float32, for T = float32 only (is32).
+func f32s[T float](s []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
 
 // newDense allocates a zeroed tensor of element type T.
 func newDense[T float](shape ...int) *tensor.Dense {
@@ -204,6 +237,11 @@ func (op channelSumOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error)
 }
 
 func (op channelSumOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the sums into out (a new tensor when out is nil).
+func (op channelSumOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
@@ -214,25 +252,53 @@ func (op channelSumOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 	n, c := s[0], s[1]
 	inner := s.TotalSize() / (n * c)
-	if dt == tensor.Float32 {
-		return channelSum[float32](data[float32](ts[0]), n, c, inner), nil
+	if out, err = outputFor(op, out, dt, []int{c}); err != nil {
+		return nil, err
 	}
-	return channelSum[float64](data[float64](ts[0]), n, c, inner), nil
+	if dt == tensor.Float32 {
+		channelSum(data[float32](ts[0]), data[float32](out), n, c, inner)
+	} else {
+		channelSum(data[float64](ts[0]), data[float64](out), n, c, inner)
+	}
+	return out, nil
 }
 
-func channelSum[T float](x []T, n, c, inner int) *tensor.Dense {
-	out := newDense[T](c)
-	o := data[T](out)
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			var s T
-			for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-				s += v
+// channelSum sets o[ch] = Σ_i Σ_j x[i, ch, j]. Each channel is summed by one thread, the
+// inner sums eight at a time in a fixed pattern (element j into partial sum j mod 8, the
+// partial sums added pairwise), so the result does not depend on the number of threads.
+func channelSum[T float](x, o []T, n, c, inner int) {
+	parallelFor(c, len(x), func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var total T
+			for i := 0; i < n; i++ {
+				total += sum8(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
 			}
-			o[ch] += s
+			o[ch] = total
 		}
+	})
+}
+
+// sum8 is the sum of v in eight interleaved partial sums, added as ((s0+s1)+(s2+s3)) +
+// ((s4+s5)+(s6+s7)), then the tail of fewer than eight elements in order.
+func sum8[T float](v []T) T {
+	var s0, s1, s2, s3, s4, s5, s6, s7 T
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		w := v[i : i+8 : i+8]
+		s0 += w[0]
+		s1 += w[1]
+		s2 += w[2]
+		s3 += w[3]
+		s4 += w[4]
+		s5 += w[5]
+		s6 += w[6]
+		s7 += w[7]
 	}
-	return out
+	s := ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+	for _, x := range v[i:] {
+		s += x
+	}
+	return s
 }
 
 // applyChannelSum sums g over every axis but 1.

@@ -260,6 +260,11 @@ func (op poolOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op poolOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the pooling into out (a new tensor when out is nil).
+func (op poolOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
@@ -269,13 +274,14 @@ func (op poolOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		out := newDense[float32](d.shape(xs)...)
-		poolForward(op, d, data[float32](ts[0]), data[float32](out))
-		return out, nil
+	if out, err = outputFor(op, out, dt, d.shape(xs)); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](d.shape(xs)...)
-	poolForward(op, d, data[float64](ts[0]), data[float64](out))
+	if dt == tensor.Float32 {
+		poolForward(op, d, data[float32](ts[0]), data[float32](out))
+	} else {
+		poolForward(op, d, data[float64](ts[0]), data[float64](out))
+	}
 	return out, nil
 }
 
@@ -285,40 +291,86 @@ func windowRange(start, dilation, kernel, size int) (int, int) {
 	return validRange(start, dilation, size, kernel)
 }
 
+// tiles reports whether the windows tile the input: each input element lies in at most one
+// window (stride = kernel, no padding, no dilation), so that a window is a plain block.
+func (w window) tiles() bool {
+	return w.sh == w.kh && w.sw == w.kw && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pb == 0 && w.pl == 0 && w.pr == 0
+}
+
+// poolForward pools every plane (n, c) of x into y, the planes shared among the threads.
 func poolForward[T float](op poolOp, d poolDims, x, y []T) {
+	parallelFor(d.planes, d.planes*d.h*d.w, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
+			yp := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
+			if op.kind == maxPool && op.win.tiles() {
+				maxPoolTiles(op.win, d, xp, yp)
+				continue
+			}
+			poolPlane(op, d, xp, yp)
+		}
+	})
+}
+
+// maxPoolTiles is max pooling of one plane when the windows tile it. Like poolPlane it gives
+// NaN for a window holding one (Go's max propagates NaN).
+func maxPoolTiles[T float](win window, d poolDims, xp, yp []T) {
+	for i := 0; i < d.ho; i++ {
+		out := yp[i*d.wo : (i+1)*d.wo]
+		if win.kh == 2 && win.kw == 2 {
+			r0 := xp[2*i*d.w : 2*i*d.w+2*d.wo]
+			r1 := xp[(2*i+1)*d.w : (2*i+1)*d.w+2*d.wo]
+			for j := range out {
+				out[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
+			}
+			continue
+		}
+		for j := range out {
+			best := T(math.Inf(-1))
+			for p := 0; p < win.kh; p++ {
+				row := xp[(i*win.kh+p)*d.w+j*win.kw : (i*win.kh+p)*d.w+(j+1)*win.kw]
+				for _, v := range row {
+					if v > best || v != v {
+						best = v
+					}
+				}
+			}
+			out[j] = best
+		}
+	}
+}
+
+// poolPlane pools one plane xp (h, w) into yp (ho, wo), for any window.
+func poolPlane[T float](op poolOp, d poolDims, xp, yp []T) {
 	win := op.win
 	negInf := T(math.Inf(-1))
-	for pl := 0; pl < d.planes; pl++ {
-		xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
-		yp := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-		for i := 0; i < d.ho; i++ {
-			y0 := i*win.sh - win.pt
-			plo, phi := windowRange(y0, win.dh, win.kh, d.h)
-			for j := 0; j < d.wo; j++ {
-				x0 := j*win.sw - win.pl
-				qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
-				if op.kind == maxPool {
-					best := negInf
-					for p := plo; p < phi; p++ {
-						row := xp[(y0+p*win.dh)*d.w:]
-						for q := qlo; q < qhi; q++ {
-							if v := row[x0+q*win.dw]; v > best || v != v {
-								best = v
-							}
-						}
-					}
-					yp[i*d.wo+j] = best
-					continue
-				}
-				var s T
+	for i := 0; i < d.ho; i++ {
+		y0 := i*win.sh - win.pt
+		plo, phi := windowRange(y0, win.dh, win.kh, d.h)
+		for j := 0; j < d.wo; j++ {
+			x0 := j*win.sw - win.pl
+			qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
+			if op.kind == maxPool {
+				best := negInf
 				for p := plo; p < phi; p++ {
 					row := xp[(y0+p*win.dh)*d.w:]
 					for q := qlo; q < qhi; q++ {
-						s += row[x0+q*win.dw]
+						if v := row[x0+q*win.dw]; v > best || v != v {
+							best = v
+						}
 					}
 				}
-				yp[i*d.wo+j] = s / T(op.divisor(phi-plo, qhi-qlo))
+				yp[i*d.wo+j] = best
+				continue
 			}
+			var s T
+			for p := plo; p < phi; p++ {
+				row := xp[(y0+p*win.dh)*d.w:]
+				for q := qlo; q < qhi; q++ {
+					s += row[x0+q*win.dw]
+				}
+			}
+			yp[i*d.wo+j] = s / T(op.divisor(phi-plo, qhi-qlo))
 		}
 	}
 }
@@ -348,10 +400,16 @@ func (op poolOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 // poolGradOp is the gradient of a pooling: inputs x and dy, output dx of x's shape. Max
 // pooling finds each window's first maximum again in x and adds dy there; average pooling
 // adds dy/D to every input element of the window.
+//
+// With relu set (max pooling only), the op also applies the gradient of a ReLU whose output
+// x is: each gradient reaches its window's maximum only where that maximum is above 0. A
+// convolution with FusedReLU followed by max pooling differentiates this way, in one pass
+// (see reluPoolGrad).
 type poolGradOp struct {
 	pure
 	backwardOnly
-	fwd poolOp
+	fwd  poolOp
+	relu bool
 }
 
 func (op poolGradOp) Arity() int { return 2 }
@@ -359,9 +417,14 @@ func (op poolGradOp) Type() hm.Type {
 	t := tensorOf(op.fwd.rank)
 	return hm.NewFnType(t, t, t)
 }
-func (op poolGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
+func (op poolGradOp) String() string {
+	if op.relu {
+		return fmt.Sprintf("d(relu, %v)", op.fwd)
+	}
+	return fmt.Sprintf("d(%v)", op.fwd)
+}
 func (op poolGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprint(h, "unroll.pool.dx ")
+	fmt.Fprintf(h, "unroll.pool.dx relu=%v ", op.relu)
 	op.fwd.WriteHash(h)
 }
 func (op poolGradOp) Hashcode() uint32 { return hashOf(op) }
@@ -393,6 +456,11 @@ func (op poolGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op poolGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes dx into out (a new tensor when out is nil).
+func (op poolGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
 		return nil, err
@@ -402,52 +470,141 @@ func (op poolGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		out := newDense[float32](xs...)
-		poolBackward(op.fwd, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-		return out, nil
+	if out, err = outputFor(op, out, dt, xs); err != nil {
+		return nil, err
 	}
-	out := newDense[float64](xs...)
-	poolBackward(op.fwd, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	if dt == tensor.Float32 {
+		poolBackward(op.fwd, op.relu, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	} else {
+		poolBackward(op.fwd, op.relu, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	}
 	return out, nil
 }
 
-func poolBackward[T float](op poolOp, d poolDims, x, dy, dx []T) {
+// poolBackward computes dx plane by plane, the planes shared among the threads: each plane of
+// dx receives gradient from the windows of its own plane only. With relu, a maximum's
+// gradient passes only where the maximum is above 0.
+func poolBackward[T float](op poolOp, relu bool, d poolDims, x, dy, dx []T) {
+	parallelFor(d.planes, 2*d.planes*d.h*d.w, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
+			dxp := dx[pl*d.h*d.w : (pl+1)*d.h*d.w]
+			dyp := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
+			if op.kind == maxPool && op.win.tiles() && op.win.kh == 2 && op.win.kw == 2 && is32[T]() {
+				if d.h != 2*d.ho || d.w != 2*d.wo {
+					clear(dxp) // the rows or columns no window covers
+				}
+				maxPoolGrad2x2(d, relu, f32s(xp), f32s(dyp), f32s(dxp))
+				continue
+			}
+			clear(dxp)
+			poolGradPlane(op, relu, d, xp, dyp, dxp)
+		}
+	})
+}
+
+// maxPoolGrad2x2 writes the gradient of one plane of a 2x2 max pooling with stride 2: each
+// window's four elements of dx get dy at the window's first maximum and 0 elsewhere, as in
+// poolGradPlane. The maximum is found without branches, on integer keys that order the
+// floats as < does (with -0 = +0); a window holding a NaN takes the general rule (the last
+// NaN gets the gradient). With relu, a maximum not above 0 gets 0.
+func maxPoolGrad2x2(d poolDims, relu bool, xp, dyp, dxp []float32) {
+	var keepAll uint32 // all ones: the gradient passes whatever the maximum
+	if !relu {
+		keepAll = ^uint32(0)
+	}
+	for i := 0; i < d.ho; i++ {
+		r0 := 2 * i * d.w
+		r1 := r0 + d.w
+		n := 2 * d.wo
+		g := dyp[i*d.wo : (i+1)*d.wo]
+		x0, x1 := xp[r0:r0+n], xp[r1:r1+n]
+		d0, d1 := dxp[r0:r0+n], dxp[r1:r1+n]
+		for j, gj := range g {
+			a, b := x0[2*j:2*j+2], x1[2*j:2*j+2]
+			ka, ma := orderKey(a[0])
+			kb, mb := orderKey(a[1])
+			kc, mc := orderKey(b[0])
+			ke, me := orderKey(b[1])
+			o0, o1 := d0[2*j:2*j+2], d1[2*j:2*j+2]
+			o0[0], o0[1], o1[0], o1[1] = 0, 0, 0, 0
+			var at int
+			var pass uint32                       // all ones when the gradient passes
+			if max(ma, mb, mc, me) > 0x7f800000 { // a NaN, rare
+				at = -1
+				var best float32
+				for k, v := range [4]float32{a[0], a[1], b[0], b[1]} {
+					if at < 0 || v > best || v != v {
+						best, at = v, k
+					}
+				}
+				if !relu || best > 0 {
+					pass = ^uint32(0)
+				}
+			} else {
+				m := max(ka, kb, kc, ke)
+				na := b2i(ka != m)
+				nb := b2i(kb != m)
+				nc := b2i(kc != m)
+				at = na * (1 + nb*(1+nc))              // the first of the four equal to the maximum
+				pass = keepAll | uint32(int32(-m)>>31) // or ones when m > 0 (keys order as the values)
+			}
+			g := math.Float32frombits(math.Float32bits(gj) & pass)
+			dxp[r0+(at>>1)*d.w+2*j+at&1] = g // row r0 or r1, without a branch
+		}
+	}
+}
+
+// orderKey returns an integer that orders float32 values as < does, with -0 equal to +0 (the
+// magnitude, negated for negative values), and the magnitude's bits, above 0x7f800000 for NaN.
+func orderKey(v float32) (key, mag int32) {
+	u := math.Float32bits(v)
+	mag = int32(u & 0x7fffffff)
+	s := int32(u) >> 31
+	return (mag ^ s) - s, mag
+}
+
+// b2i is 1 for true and 0 for false, without a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// poolGradPlane adds the gradient of one plane, for any window; dxp starts at zero. With relu,
+// a maximum not above 0 gets no gradient.
+func poolGradPlane[T float](op poolOp, relu bool, d poolDims, xp, dyp, dxp []T) {
 	win := op.win
-	for pl := 0; pl < d.planes; pl++ {
-		xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
-		dxp := dx[pl*d.h*d.w : (pl+1)*d.h*d.w]
-		dyp := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-		for i := 0; i < d.ho; i++ {
-			y0 := i*win.sh - win.pt
-			plo, phi := windowRange(y0, win.dh, win.kh, d.h)
-			for j := 0; j < d.wo; j++ {
-				x0 := j*win.sw - win.pl
-				qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
-				g := dyp[i*d.wo+j]
-				if op.kind == maxPool {
-					at := -1
-					var best T
-					for p := plo; p < phi; p++ {
-						base := (y0 + p*win.dh) * d.w
-						for q := qlo; q < qhi; q++ {
-							k := base + x0 + q*win.dw
-							if v := xp[k]; at < 0 || v > best || v != v {
-								best, at = v, k
-							}
+	for i := 0; i < d.ho; i++ {
+		y0 := i*win.sh - win.pt
+		plo, phi := windowRange(y0, win.dh, win.kh, d.h)
+		for j := 0; j < d.wo; j++ {
+			x0 := j*win.sw - win.pl
+			qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
+			g := dyp[i*d.wo+j]
+			if op.kind == maxPool {
+				at := -1
+				var best T
+				for p := plo; p < phi; p++ {
+					base := (y0 + p*win.dh) * d.w
+					for q := qlo; q < qhi; q++ {
+						k := base + x0 + q*win.dw
+						if v := xp[k]; at < 0 || v > best || v != v {
+							best, at = v, k
 						}
 					}
-					if at >= 0 {
-						dxp[at] += g
-					}
-					continue
 				}
-				g /= T(op.divisor(phi-plo, qhi-qlo))
-				for p := plo; p < phi; p++ {
-					row := dxp[(y0+p*win.dh)*d.w:]
-					for q := qlo; q < qhi; q++ {
-						row[x0+q*win.dw] += g
-					}
+				if at >= 0 && (!relu || best > 0) {
+					dxp[at] += g
+				}
+				continue
+			}
+			g /= T(op.divisor(phi-plo, qhi-qlo))
+			for p := plo; p < phi; p++ {
+				row := dxp[(y0+p*win.dh)*d.w:]
+				for q := qlo; q < qhi; q++ {
+					row[x0+q*win.dw] += g
 				}
 			}
 		}
@@ -511,6 +668,11 @@ func (op globalAvgOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) 
 }
 
 func (op globalAvgOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the averages into out (a new tensor when out is nil).
+func (op globalAvgOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
@@ -519,23 +681,28 @@ func (op globalAvgOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err := op.checkShape(xs); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
-		return globalAvg(data[float32](ts[0]), xs[0], xs[1], xs[2]*xs[3]), nil
+	if out, err = outputFor(op, out, dt, []int{xs[0], xs[1]}); err != nil {
+		return nil, err
 	}
-	return globalAvg(data[float64](ts[0]), xs[0], xs[1], xs[2]*xs[3]), nil
+	if dt == tensor.Float32 {
+		globalAvg(data[float32](ts[0]), data[float32](out), xs[2]*xs[3])
+	} else {
+		globalAvg(data[float64](ts[0]), data[float64](out), xs[2]*xs[3])
+	}
+	return out, nil
 }
 
-func globalAvg[T float](x []T, n, c, hw int) *tensor.Dense {
-	out := newDense[T](n, c)
-	y := data[T](out)
-	for i := range y {
-		var s T
-		for _, v := range x[i*hw : (i+1)*hw] {
-			s += v
+// globalAvg sets y[i] to the mean of plane i of x, the planes shared among the threads.
+func globalAvg[T float](x, y []T, hw int) {
+	parallelFor(len(y), len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s T
+			for _, v := range x[i*hw : (i+1)*hw] {
+				s += v
+			}
+			y[i] = s / T(hw)
 		}
-		y[i] = s / T(hw)
-	}
-	return out
+	})
 }
 
 func (op globalAvgOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
@@ -579,6 +746,11 @@ func (op globalAvgGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, err
 }
 
 func (op globalAvgGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto spreads the gradient into out (a new tensor when out is nil).
+func (op globalAvgGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 1)
 	if err != nil {
 		return nil, err
@@ -587,22 +759,26 @@ func (op globalAvgGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(s) != 2 {
 		return nil, fmt.Errorf("%v: gradient has shape %v", op, s)
 	}
-	if dt == tensor.Float32 {
-		return spread(data[float32](ts[0]), s[0], s[1], op.h, op.w), nil
+	if out, err = outputFor(op, out, dt, []int{s[0], s[1], op.h, op.w}); err != nil {
+		return nil, err
 	}
-	return spread(data[float64](ts[0]), s[0], s[1], op.h, op.w), nil
+	if dt == tensor.Float32 {
+		spread(data[float32](ts[0]), data[float32](out), op.h*op.w)
+	} else {
+		spread(data[float64](ts[0]), data[float64](out), op.h*op.w)
+	}
+	return out, nil
 }
 
-func spread[T float](dy []T, n, c, h, w int) *tensor.Dense {
-	out := newDense[T](n, c, h, w)
-	dx := data[T](out)
-	hw := h * w
-	for i, g := range dy {
-		g /= T(hw)
-		plane := dx[i*hw : (i+1)*hw]
-		for j := range plane {
-			plane[j] = g
+// spread sets every element of plane i of dx to dy[i]/hw.
+func spread[T float](dy, dx []T, hw int) {
+	parallelFor(len(dy), len(dx), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := dy[i] / T(hw)
+			plane := dx[i*hw : (i+1)*hw]
+			for j := range plane {
+				plane[j] = g
+			}
 		}
-	}
-	return out
+	})
 }

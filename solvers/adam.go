@@ -80,21 +80,46 @@ func adamUpdate[T float](a *Adam, lr float64, p Param, bufs []*tensor.Dense, dat
 	t := float64(a.steps + 1)
 	b1, b2, wd := a.set.beta1, a.set.beta2, a.set.weightDecay
 	// The scalars are computed in float64 and rounded to T once, as PyTorch does.
-	step := T(-lr / (1 - math.Pow(b1, t)))
-	correction2 := T(math.Sqrt(1 - math.Pow(b2, t)))
-	shrink := T(1 - lr*wd)
-	beta1, beta2, rest1, rest2 := T(b1), T(b2), T(1-b1), T(1-b2)
-	decay, eps := T(wd), T(a.set.eps)
-	decoupled, coupled := a.decoupled, !a.decoupled && wd != 0
+	u := adamScalars[T]{
+		step:        T(-lr / (1 - math.Pow(b1, t))),
+		correction2: T(math.Sqrt(1 - math.Pow(b2, t))),
+		shrink:      T(1 - lr*wd),
+		beta1:       T(b1), beta2: T(b2), rest1: T(1 - b1), rest2: T(1 - b2),
+		decay: T(wd), eps: T(a.set.eps),
+		decoupled: a.decoupled, coupled: !a.decoupled && wd != 0,
+	}
+	if len(grad) < minParallel {
+		u.update(value, grad, m, v)
+		return
+	}
+	pu := new(adamScalars[T]) // only the parallel path allocates
+	*pu = u
+	parallelFor(len(grad), func(lo, hi int) {
+		pu.update(value[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi])
+	})
+}
+
+// adamScalars are the constants of one Adam update, in the parameters' dtype.
+type adamScalars[T float] struct {
+	step, correction2, shrink  T
+	beta1, beta2, rest1, rest2 T
+	decay, eps                 T
+	decoupled, coupled         bool
+}
+
+// update applies the update to a run of elements; see the type's documentation.
+func (u *adamScalars[T]) update(value, grad, m, v []T) {
+	grad, m, v = grad[:len(value)], m[:len(value)], v[:len(value)]
 	for i, g := range grad {
 		switch {
-		case decoupled:
-			value[i] *= shrink
-		case coupled:
-			g += decay * value[i]
+		case u.decoupled:
+			value[i] *= u.shrink
+		case u.coupled:
+			g += u.decay * value[i]
 		}
-		m[i] = m[i]*beta1 + rest1*g
-		v[i] = v[i]*beta2 + rest2*g*g
-		value[i] += step * m[i] / (sqrt(v[i])/correction2 + eps)
+		mi := m[i]*u.beta1 + u.rest1*g
+		vi := v[i]*u.beta2 + u.rest2*g*g
+		m[i], v[i] = mi, vi
+		value[i] += u.step * mi / (sqrt(vi)/u.correction2 + u.eps)
 	}
 }

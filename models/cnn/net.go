@@ -110,6 +110,14 @@ func config(opts []NetOption) netConfig {
 	return cfg
 }
 
+// check reports settings no net can have; sizes are left to the layers, which name them.
+func (c netConfig) check(net string) error {
+	if !(c.dropout >= 0 && c.dropout < 1) {
+		return fmt.Errorf("%s: dropout probability must be in [0, 1), got %v", net, c.dropout)
+	}
+	return nil
+}
+
 // builder collects the stages of a Net, stopping at the first error.
 type builder struct {
 	net *Net
@@ -133,6 +141,9 @@ func (nb *builder) add(name string, maps bool, l nodes.Layer, err error) {
 // fc1, fc2, fc3 (".weight", ".bias").
 func NewLeNet5(ps *graph.Params, opts ...NetOption) (*Net, error) {
 	cfg := config(opts)
+	if err := cfg.check("lenet5"); err != nil {
+		return nil, err
+	}
 	nb := &builder{net: &Net{name: "lenet5", c: cfg.c, h: cfg.h, w: cfg.w, classes: cfg.classes}}
 	act, pool := nodes.ReLU, "max"
 	if cfg.classic {
@@ -164,14 +175,17 @@ func NewLeNet5(ps *graph.Params, opts ...NetOption) (*Net, error) {
 // Parameters: conv1, conv2, fc1, fc2.
 func NewW1(ps *graph.Params, opts ...NetOption) (*Net, error) {
 	cfg := config(opts)
+	if err := cfg.check("w1"); err != nil {
+		return nil, err
+	}
 	nb := &builder{net: &Net{name: "w1", c: cfg.c, h: cfg.h, w: cfg.w, classes: cfg.classes}}
-	conv1, err := nodes.NewConv2D(ps, "conv1", cfg.c, 32, 3, nodes.Padding(1))
-	nb.add("conv1", false, conv1, err)
-	nb.add("relu1", true, nodes.ReLU, nil)
+	// Each convolution computes its ReLU in its own op (nodes.FusedReLU): the same values as a
+	// separate nodes.ReLU, one pass over the activations less. Its output is the stage "relu1".
+	conv1, err := nodes.NewConv2D(ps, "conv1", cfg.c, 32, 3, nodes.Padding(1), nodes.FusedReLU())
+	nb.add("relu1", true, conv1, err)
 	nb.addPool("max", "pool1")
-	conv2, err := nodes.NewConv2D(ps, "conv2", 32, 64, 3, nodes.Padding(1))
-	nb.add("conv2", false, conv2, err)
-	nb.add("relu2", true, nodes.ReLU, nil)
+	conv2, err := nodes.NewConv2D(ps, "conv2", 32, 64, 3, nodes.Padding(1), nodes.FusedReLU())
+	nb.add("relu2", true, conv2, err)
 	nb.addPool("max", "pool2")
 	h, w := cfg.h/4, cfg.w/4
 	if h < 1 || w < 1 {

@@ -1,0 +1,102 @@
+package graph_test
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/solvers"
+)
+
+// TestOutputsBelongToTheCaller runs a program twice: the first run's outputs keep their
+// values through the second (the executor hands its buffers over, or copies), even when the
+// same node is asked for under two names.
+func TestOutputsBelongToTheCaller(t *testing.T) {
+	ps := graph.NewParams(graph.Seed(2))
+	m := newMLP(t, ps)
+	b := graph.NewBuilder(ps, graph.Eval)
+	x, _ := b.Input("x", 5, 4)
+	out, err := m.Forward(b, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"out": out, "again": out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	feeds := []graph.Feeds{{"x": randTensor(r, tensor.Float32, 5, 4)}, {"x": randTensor(r, tensor.Float32, 5, 4)}}
+	var firsts []graph.Outputs
+	for _, f := range feeds {
+		o, err := prog.Run(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		firsts = append(firsts, o)
+	}
+	kept := graph.Float64s(firsts[0]["out"])
+	if _, err := prog.Run(feeds[1]); err != nil {
+		t.Fatal(err)
+	}
+	again, err := prog.Run(feeds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(kept, graph.Float64s(again["out"])) || !slices.Equal(kept, graph.Float64s(firsts[0]["out"])) {
+		t.Errorf("the first run's output changed: %v, recomputed %v", graph.Float64s(firsts[0]["out"]), graph.Float64s(again["out"]))
+	}
+	if firsts[0]["out"] == firsts[0]["again"] || firsts[0]["out"] == firsts[1]["out"] {
+		t.Error("two outputs share one tensor")
+	}
+	if !slices.Equal(graph.Float64s(firsts[0]["out"]), graph.Float64s(firsts[0]["again"])) {
+		t.Error("one node gives two different outputs")
+	}
+	if slices.Equal(kept, graph.Float64s(firsts[1]["out"])) {
+		t.Error("two different feeds gave the same output")
+	}
+}
+
+// TestExecutorMatchesTapeMachine trains the same model a few steps with unroll's executor,
+// which writes the gradients where the solver reads them, and with Gorgonia's TapeMachine
+// (UNROLL_VM=tape): losses, gradient norms and parameters agree to the bit.
+func TestExecutorMatchesTapeMachine(t *testing.T) {
+	type run struct {
+		ps    *graph.Params
+		steps []*graph.StepResult
+	}
+	var runs [2]run
+	for i, vm := range []string{"", "tape"} {
+		t.Setenv("UNROLL_VM", vm)
+		ps := graph.NewParams(graph.Seed(3))
+		m := newMLP(t, ps)
+		b := graph.NewBuilder(ps, graph.Train)
+		loss, _ := mseGraph(t, b, m, 6)
+		tr, err := graph.NewTrainer(b, loss, solvers.NewAdam(1e-2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(4, 5))
+		runs[i].ps = ps
+		for step := 0; step < 3; step++ {
+			res, err := tr.Step(batchFeeds(r, tensor.Float32, 6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs[i].steps = append(runs[i].steps, res)
+		}
+	}
+	for i, a := range runs[0].steps {
+		if b := runs[1].steps[i]; a.Loss != b.Loss || a.GradNorm != b.GradNorm {
+			t.Errorf("step %d: executor loss %v, gradient norm %v; tape %v, %v", i+1, a.Loss, a.GradNorm, b.Loss, b.GradNorm)
+		}
+	}
+	for _, e := range runs[0].ps.Entries() {
+		if !slices.Equal(graph.Float64s(e.Value), graph.Float64s(runs[1].ps.Value(e.Name))) {
+			t.Errorf("%s differs between the executor and the TapeMachine", e.Name)
+		}
+	}
+}
