@@ -151,26 +151,12 @@ func (op *maskOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Valu
 	if err := checkCellValues(op, op.shapes(), vs, out, tensor.Shape{op.batch, op.width}); err != nil {
 		return nil, err
 	}
-	var err error
-	switch o := out.Data().(type) {
-	case []float32:
-		err = maskForward(op, o, vs)
-	case []float64:
-		err = maskForward(op, o, vs)
-	default:
-		err = fmt.Errorf("%v: unsupported dtype %v", op, out.Dtype())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return intoFloats(op, out, vs,
+		func(o []float32, in [][]float32) { maskForward(op, o, in) },
+		func(o []float64, in [][]float64) { maskForward(op, o, in) })
 }
 
-func maskForward[T cellFloat](op *maskOp, out []T, vs []gorgonia.Value) error {
-	in, err := cellSlices[T](op, vs)
-	if err != nil {
-		return err
-	}
+func maskForward[T cellFloat](op *maskOp, out []T, in [][]T) {
 	x, m := in[0], in[len(in)-1]
 	N := op.width
 	for b := 0; b < op.batch; b++ {
@@ -190,7 +176,6 @@ func maskForward[T cellFloat](op *maskOp, out []T, vs []gorgonia.Value) error {
 			}
 		}
 	}
-	return nil
 }
 
 // dims is the op without its graph-building information.

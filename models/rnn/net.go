@@ -243,7 +243,7 @@ func (n *Net) build(b *graph.Builder, batch, k int, init []nodes.State, hook sta
 	switch n.cfg.readout {
 	case EveryStep:
 		rows = batch * k
-		if feat, err = concatRows(u.Outputs); err != nil { // (k·B, OutputSize), time-major
+		if feat, err = concatRows(b, l+".outputs", u.Outputs); err != nil { // (k·B, OutputSize), time-major
 			return nil, fmt.Errorf("%s: %w", l, err)
 		}
 	case LastState:
@@ -251,7 +251,7 @@ func (n *Net) build(b *graph.Builder, batch, k int, init []nodes.State, hook sta
 		top := u.Final[len(u.Final)-D:]
 		if D == 1 {
 			feat = top[0].H
-		} else if feat, err = gorgonia.Concat(1, top[0].H, top[1].H); err != nil { // (B, 2H)
+		} else if feat, err = nodes.ConcatCols(b, l+".last", []*gorgonia.Node{top[0].H, top[1].H}); err != nil { // (B, 2H)
 			return nil, fmt.Errorf("%s: %w", l, err)
 		}
 	case MeanPool:
@@ -285,12 +285,14 @@ func (n *Net) build(b *graph.Builder, batch, k int, init []nodes.State, hook sta
 
 func stepName(what string, t int) string { return fmt.Sprintf("%s%d", what, t) }
 
-// concatRows stacks (B, N) nodes into one (len·B, N) node.
-func concatRows(xs []*gorgonia.Node) (*gorgonia.Node, error) {
+// concatRows stacks (B, N) nodes into one (len·B, N) node (nodes.ConcatRows: one node, whose
+// gradient the cells read in place; Gorgonia's Concat would also merge the gradients of row
+// blocks 256 rows apart, since its slices hash their bounds truncated to a byte).
+func concatRows(b *graph.Builder, name string, xs []*gorgonia.Node) (*gorgonia.Node, error) {
 	if len(xs) == 1 {
 		return xs[0], nil
 	}
-	return gorgonia.Concat(0, xs...)
+	return nodes.ConcatRows(b, name, xs)
 }
 
 // lossNode declares the targets "y" and, for EveryStep, the row weights "w", and returns the
@@ -432,6 +434,13 @@ func (n *Net) Feeds(bt *Batch, from, k int) (graph.Feeds, error) {
 // feeds is Feeds with, for EveryStep, the loss restricted to the steps s (of the whole
 // sequence) for which lossAt(s) is true; nil keeps every step.
 func (n *Net) feeds(bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feeds, error) {
+	return n.feedsInto(nil, bt, from, k, lossAt)
+}
+
+// feedsInto is feeds reusing the input tensors of prev, feeds it returned before for the same
+// graph, which the caller no longer needs: a segment trainer cuts every segment into the same
+// buffers.
+func (n *Net) feedsInto(prev graph.Feeds, bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feeds, error) {
 	if err := n.CheckBatch(bt); err != nil {
 		return nil, err
 	}
@@ -440,7 +449,6 @@ func (n *Net) feeds(bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feed
 		return nil, fmt.Errorf("%s: steps [%d, %d) outside the batch's %d steps", n.label(), from, from+k, T)
 	}
 	dt := graph.NewTensor // shorthand
-	x := graph.Float64s(bt.X)
 	y := graph.Float64s(bt.Y)
 	var m []float64
 	if bt.Mask != nil {
@@ -448,25 +456,32 @@ func (n *Net) feeds(bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feed
 	}
 	f := graph.Feeds{}
 	ft := n.dtype
-	for t := 0; t < k; t++ {
-		s := from + t
-		if n.embed != nil {
-			v := make([]float64, B)
-			for b := range v {
-				v[b] = x[b*T+s]
-			}
-			f[stepName("x", t)] = dt(ft, []int{B}, v)
-		} else {
-			v := make([]float64, B*n.in)
-			for b := 0; b < B; b++ {
-				copy(v[b*n.in:(b+1)*n.in], x[(b*T+s)*n.in:(b*T+s+1)*n.in])
-			}
-			f[stepName("x", t)] = dt(ft, []int{B, n.in}, v)
+	width, shape := n.in, []int{B, n.in} // the values of one step of one sequence, one step
+	if n.embed != nil {
+		width, shape = 1, []int{B}
+	}
+	reuse := make([]*tensor.Dense, k)
+	for t := range reuse {
+		if v := prev[stepName("x", t)]; v != nil && v.Dtype() == ft && v.Shape().Eq(tensor.Shape(shape)) {
+			reuse[t] = v
 		}
-		if m != nil {
+	}
+	xs, err := cutSteps(bt.X, ft, B, T, width, from, k, reuse)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.label(), err)
+	}
+	for t, v := range xs {
+		if reuse[t] != nil {
+			f[stepName("x", t)] = reuse[t]
+		} else {
+			f[stepName("x", t)] = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
+		}
+	}
+	if m != nil {
+		for t := 0; t < k; t++ {
 			v := make([]float64, B)
 			for b := range v {
-				v[b] = m[b*T+s]
+				v[b] = m[b*T+from+t]
 			}
 			f[stepName("mask", t)] = dt(ft, []int{B}, v)
 		}
@@ -539,6 +554,54 @@ func (n *Net) feeds(bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feed
 		}
 	}
 	return f, nil
+}
+
+// cutSteps cuts steps [from, from+k) of x, (B, T, width) values in batch-major order, into
+// one (B, width) slice per step, of element type dt, each the backing of a step's input: into
+// the backing of reuse[t] where it is not nil (a tensor of dt and the right size), into new
+// memory elsewhere.
+func cutSteps(x *tensor.Dense, dt tensor.Dtype, B, T, width, from, k int, reuse []*tensor.Dense) ([]any, error) {
+	switch src := x.Data().(type) {
+	case []float32:
+		if dt == tensor.Float64 {
+			return cutStepsOf[float32, float64](src, B, T, width, from, k, reuse), nil
+		}
+		return cutStepsOf[float32, float32](src, B, T, width, from, k, reuse), nil
+	case []float64:
+		if dt == tensor.Float64 {
+			return cutStepsOf[float64, float64](src, B, T, width, from, k, reuse), nil
+		}
+		return cutStepsOf[float64, float32](src, B, T, width, from, k, reuse), nil
+	}
+	return nil, fmt.Errorf("inputs are %v, want float32 or float64", x.Dtype())
+}
+
+func cutStepsOf[S, D float32 | float64](src []S, B, T, width, from, k int, reuse []*tensor.Dense) []any {
+	out := make([]any, k)
+	var all []D
+	for t := range out {
+		var v []D
+		if reuse[t] != nil {
+			v = reuse[t].Data().([]D)
+		} else {
+			if all == nil {
+				all = make([]D, k*B*width)
+			}
+			v = all[t*B*width : (t+1)*B*width : (t+1)*B*width]
+		}
+		for b := 0; b < B; b++ {
+			row, s := v[b*width:(b+1)*width], src[(b*T+from+t)*width:(b*T+from+t+1)*width]
+			if same, ok := any(s).([]D); ok {
+				copy(row, same)
+				continue
+			}
+			for j, e := range s {
+				row[j] = D(e)
+			}
+		}
+		out[t] = v
+	}
+	return out
 }
 
 // Evaluate returns the net's loss on a batch in evaluation mode (no dropout), from zero state

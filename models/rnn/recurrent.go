@@ -325,10 +325,10 @@ func (r *Recurrent) forward(b *graph.Builder, xs []*gorgonia.Node, init []nodes.
 		if D == 2 {
 			out = make([]*gorgonia.Node, T)
 			for t := range out {
-				if out[t], err = gorgonia.Concat(1, hs[0][t], hs[1][t]); err != nil { // (B, 2H)
+				name := fmt.Sprintf("%s_l%d.out%d", r.name, l, t)
+				if out[t], err = nodes.ConcatCols(b, name, []*gorgonia.Node{hs[0][t], hs[1][t]}); err != nil { // (B, 2H)
 					return nil, fmt.Errorf("%s: layer %d step %d: %w", r.name, l, t, err)
 				}
-				gorgonia.WithName(b.Name(fmt.Sprintf("%s_l%d.out", r.name, l)))(out[t])
 			}
 		}
 		if l < r.layers-1 && r.dropout != nil {

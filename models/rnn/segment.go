@@ -34,6 +34,7 @@ type SegmentTrainer struct {
 	tr     *graph.Trainer
 	names  []string // the state inputs, in the order of Net.Cells: h (and c) per cell
 	solver solvers.Solver
+	feeds  graph.Feeds // the last segment's feeds, whose input tensors the next one reuses
 }
 
 // TrainerOption configures NewSegmentTrainer.
@@ -185,10 +186,11 @@ func (t *SegmentTrainer) Step(bt *Batch) (*StepResult, error) {
 	res := &StepResult{}
 	var total, weight float64
 	for s := 0; s < n; s++ {
-		feeds, err := t.net.Feeds(bt, s*t.k, t.k)
+		feeds, err := t.net.feedsInto(t.feeds, bt, s*t.k, t.k, nil)
 		if err != nil {
 			return nil, err
 		}
+		t.feeds = feeds
 		r, err := t.tr.Step(feeds)
 		if err != nil {
 			return nil, fmt.Errorf("segment %d of %d: %w", s+1, n, err)

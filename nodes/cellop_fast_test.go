@@ -1,0 +1,306 @@
+package nodes_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes"
+	"github.com/unroll-ml/unroll/solvers"
+)
+
+// cellOneHotFeeds are the feeds of cellUnroll with one-hot inputs: each row of x<t> holds a
+// single 1, except row 1 of x0, which is all zeros (a padded position).
+func cellOneHotFeeds(r *rand.Rand, dt tensor.Dtype, cell nodes.Cell, batch, steps int) graph.Feeds {
+	f := cellFeeds(r, dt, cell, batch, steps)
+	for t := 0; t < steps; t++ {
+		v := make([]float64, batch*cell.InputSize())
+		for b := 0; b < batch; b++ {
+			if t == 0 && b == 1 {
+				continue
+			}
+			v[b*cell.InputSize()+r.IntN(cell.InputSize())] = 1
+		}
+		f[fmt.Sprintf("x%d", t)] = graph.NewTensor(dt, []int{batch, cell.InputSize()}, v)
+	}
+	return f
+}
+
+// With one-hot inputs the fused cells add a column of W_ih instead of multiplying, and scatter
+// the weight gradient: the gradients still match finite differences (with respect to the
+// parameters, the initial state and the inputs themselves), and the primitive cells.
+func TestCellOneHotInputs(t *testing.T) {
+	const batch, in, hidden, steps = 3, 5, 4, 3
+	for _, k := range cellKinds {
+		t.Run(k.name, func(t *testing.T) {
+			ps := graph.NewParams(graph.Seed(7), graph.Dtype(tensor.Float64))
+			cell, err := k.make(ps, "cell", in, hidden, k.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds := cellOneHotFeeds(rand.New(rand.NewPCG(1, 2)), tensor.Float64, cell, batch, steps)
+			if _, err := graph.GradCheck(ps, func(b *graph.Builder) (*gorgonia.Node, error) {
+				return cellUnroll(b, cell, batch, steps)
+			}, feeds, graph.WithRespectTo(cellFeedNames(feeds)...), graph.MaxPerTensor(0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			t.Run(k.name+"/primitive/"+dt.String(), func(t *testing.T) {
+				fused, prim := cellLossAndGrads(t, k, dt, false), cellLossAndGrads(t, k, dt, true)
+				tol := 1e-12
+				if dt == tensor.Float32 {
+					tol = 2e-5
+				}
+				for i := range fused {
+					if d := math.Abs(fused[i] - prim[i]); d > tol*(1+math.Abs(prim[i])) {
+						t.Fatalf("value %d: fused %v, primitive %v", i, fused[i], prim[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// cellLossAndGrads returns the loss Σ proj ⊙ [h_1 .. h_T, (c_T)] of a few steps on one-hot
+// inputs and its gradients with respect to every parameter.
+func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool) []float64 {
+	const batch, in, hidden, steps = 4, 6, 7, 4
+	ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))
+	opts := k.opts
+	if primitive {
+		opts = append(append([]nodes.CellOption{}, opts...), nodes.PrimitiveOps())
+	}
+	cell, err := k.make(ps, "cell", in, hidden, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	feeds := cellOneHotFeeds(r, dt, cell, batch, steps)
+	b := graph.NewBuilder(ps, graph.Train)
+	y, err := cellUnroll(b, cell, batch, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, _ := b.Input("proj", y.Shape()...)
+	feeds["proj"] = cellRand(r, dt, 1, y.Shape()...)
+	prod, err := gorgonia.HadamardProd(y, proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := gorgonia.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, grads, err := tr.Gradients(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := []float64{l}
+	for _, n := range ps.Trainable() {
+		vals = append(vals, graph.Float64s(grads[n])...)
+	}
+	return vals
+}
+
+// When the loss reads an early step only, the later steps of the chain are never
+// differentiated; the weight gradient covers the steps that were.
+func TestCellLossOnEarlyStep(t *testing.T) {
+	const batch, in, hidden, steps = 2, 3, 4, 4
+	for _, k := range cellKinds {
+		t.Run(k.name, func(t *testing.T) {
+			ps := graph.NewParams(graph.Seed(9), graph.Dtype(tensor.Float64))
+			cell, err := k.make(ps, "cell", in, hidden, k.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds := cellFeeds(rand.New(rand.NewPCG(5, 6)), tensor.Float64, cell, batch, steps)
+			build := func(b *graph.Builder) (*gorgonia.Node, error) {
+				h0, err := b.Input("h0", batch, hidden)
+				if err != nil {
+					return nil, err
+				}
+				s := nodes.State{H: h0}
+				if cell.HasCell() {
+					if s.C, err = b.Input("c0", batch, hidden); err != nil {
+						return nil, err
+					}
+				}
+				var early *gorgonia.Node
+				for t := 0; t < steps; t++ {
+					x, err := b.Input(fmt.Sprintf("x%d", t), batch, in)
+					if err != nil {
+						return nil, err
+					}
+					if s, err = cell.Step(b, x, s); err != nil {
+						return nil, err
+					}
+					if t == 1 {
+						early = s.H
+					}
+				}
+				return early, nil
+			}
+			if _, err := graph.GradCheck(ps, build, feeds, graph.MaxPerTensor(0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// ConcatRows stacks the steps' values time-major, and its gradient (read in place by the cells
+// or copied out otherwise) passes the finite-difference check.
+func TestConcatRows(t *testing.T) {
+	const batch, width, parts = 2, 3, 4
+	r := rand.New(rand.NewPCG(7, 8))
+	feeds := graph.Feeds{}
+	for i := 0; i < parts; i++ {
+		feeds[fmt.Sprintf("x%d", i)] = cellRand(r, tensor.Float64, 1, batch, width)
+	}
+	ps := graph.NewParams(graph.Dtype(tensor.Float64))
+	if _, err := ps.Add("w", []int{batch, width}, graph.Uniform(-1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	build := func(b *graph.Builder) (*gorgonia.Node, error) {
+		w, err := b.Param("w")
+		if err != nil {
+			return nil, err
+		}
+		var xs []*gorgonia.Node
+		for i := 0; i < parts; i++ {
+			x, err := b.Input(fmt.Sprintf("x%d", i), batch, width)
+			if err != nil {
+				return nil, err
+			}
+			if xs = append(xs, x); i%2 == 1 {
+				if xs[i], err = gorgonia.HadamardProd(x, w); err != nil {
+					return nil, err
+				}
+			}
+		}
+		y, err := nodes.ConcatRows(b, "rows", xs) // (parts·B, N)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Square(y)
+	}
+	b := graph.NewBuilder(ps, graph.Eval)
+	y, err := build(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := prog.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, w := graph.Float64s(out["y"]), graph.Float64s(ps.Value("w"))
+	for i := 0; i < parts; i++ {
+		x := graph.Float64s(feeds[fmt.Sprintf("x%d", i)])
+		for j, v := range x {
+			if i%2 == 1 {
+				v *= w[j]
+			}
+			if g := got[i*batch*width+j]; math.Abs(g-v*v) > 1e-15 {
+				t.Fatalf("row block %d, element %d: got %v, want %v", i, j, g, v*v)
+			}
+		}
+	}
+	if _, err := graph.GradCheck(ps, build, feeds, graph.WithRespectTo("x0", "x3"), graph.MaxPerTensor(0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcatRowsErrors(t *testing.T) {
+	b := graph.NewBuilder(graph.NewParams(), graph.Eval)
+	a, _ := b.Input("a", 2, 3)
+	c, _ := b.Input("c", 3, 3)
+	v, _ := b.Input("v", 3)
+	for _, tc := range []struct {
+		xs   []*gorgonia.Node
+		want string
+	}{
+		{nil, "out: concat rows: no nodes"},
+		{[]*gorgonia.Node{a, nil}, "out: concat rows: node 1 is nil"},
+		{[]*gorgonia.Node{a, v}, "out: concat rows: node 1 must be (batch, width), has shape (3)"},
+		{[]*gorgonia.Node{a, c}, "out: concat rows: node 1 has shape (3, 3), node 0 (2, 3)"},
+	} {
+		if _, err := nodes.ConcatRows(b, "out", tc.xs); err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// The cells keep copies of their weights between the steps of a run (W_ih transposed for
+// one-hot inputs, W_hh packed for the products): after an update, a program that has run
+// before gives the same gradients, bit for bit, as one built afresh.
+func TestCellWeightCopiesFollowUpdates(t *testing.T) {
+	const batch, in, hidden, steps = 4, 6, 16, 3
+	for _, k := range cellKinds {
+		t.Run(k.name, func(t *testing.T) {
+			ps := graph.NewParams(graph.Seed(5))
+			cell, err := k.make(ps, "cell", in, hidden, k.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			feeds := cellOneHotFeeds(r, tensor.Float32, cell, batch, steps)
+			trainer := func() *graph.Trainer {
+				b := graph.NewBuilder(ps, graph.Train)
+				y, err := cellUnroll(b, cell, batch, steps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				proj, _ := b.Input("proj", y.Shape()...)
+				if feeds["proj"] == nil {
+					feeds["proj"] = cellRand(r, tensor.Float32, 1, y.Shape()...)
+				}
+				prod, err := gorgonia.HadamardProd(y, proj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				loss, err := gorgonia.Sum(prod)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.5))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			}
+			old := trainer()
+			if _, err := old.Step(feeds); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := old.Gradients(feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, want, err := trainer().Gradients(feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range ps.Trainable() {
+				g, w := got[n].Data().([]float32), want[n].Data().([]float32)
+				for i := range w {
+					if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+						t.Fatalf("%s[%d]: %v after an update, %v from a new program", n, i, g[i], w[i])
+					}
+				}
+			}
+		})
+	}
+}
