@@ -154,7 +154,8 @@ func LoadCheckpoint(path string, ps *Params, s solvers.Solver) (*Extra, error) {
 
 // Restore copies the checkpoint into ps (values and random source) and s (when not nil). The
 // checkpoint must hold exactly the model's parameters and buffers with the same shapes and
-// dtypes; otherwise nothing is changed and the error lists every difference.
+// dtypes, finite values, and solver state shaped as the parameters; otherwise nothing is
+// changed and the error lists every difference.
 func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
 	var diffs []string
 	for _, e := range ps.Entries() {
@@ -166,21 +167,41 @@ func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
 			diffs = append(diffs, fmt.Sprintf("%s is %v in the file, %v in the model", e.Name, t.Dtype(), e.Value.Dtype()))
 		case !t.Shape().Eq(e.Value.Shape()):
 			diffs = append(diffs, fmt.Sprintf("%s has shape %v in the file, %v in the model", e.Name, t.Shape(), e.Value.Shape()))
+		default:
+			if i := firstNonFinite(t); i >= 0 {
+				diffs = append(diffs, fmt.Sprintf("%s holds %v at element %d", e.Name, Float64s(t)[i], i))
+			}
 		}
 	}
-	var unexpected []string
-	for name := range c.tensors {
-		if strings.HasPrefix(name, "solver/") {
+	var unexpected, solverDiffs []string
+	for name, t := range c.tensors {
+		key, isSolver := strings.CutPrefix(name, "solver/")
+		if !isSolver {
+			if ps.Get(name) == nil {
+				unexpected = append(unexpected, "unexpected "+name)
+			}
 			continue
 		}
-		if ps.Get(name) == nil {
-			unexpected = append(unexpected, name)
+		// The solver's buffers are "<buffer>/<parameter>", shaped as the parameter.
+		_, param, ok := strings.Cut(key, "/")
+		if !ok {
+			continue // the step count
+		}
+		e := ps.Get(param)
+		switch {
+		case e == nil || !e.Trainable:
+			solverDiffs = append(solverDiffs, fmt.Sprintf("%s is state for no parameter of the model", name))
+		case t.Dtype() != e.Value.Dtype() || !t.Shape().Eq(e.Value.Shape()):
+			solverDiffs = append(solverDiffs, fmt.Sprintf("%s is %v %v, its parameter %v %v", name, t.Dtype(), t.Shape(), e.Value.Dtype(), e.Value.Shape()))
+		default:
+			if i := firstNonFinite(t); i >= 0 {
+				solverDiffs = append(solverDiffs, fmt.Sprintf("%s holds %v at element %d", name, Float64s(t)[i], i))
+			}
 		}
 	}
 	sort.Strings(unexpected)
-	for _, n := range unexpected {
-		diffs = append(diffs, "unexpected "+n)
-	}
+	sort.Strings(solverDiffs)
+	diffs = append(append(diffs, unexpected...), solverDiffs...)
 	if len(diffs) > 0 {
 		return fmt.Errorf("checkpoint %s does not match the model: %s", c.Path, strings.Join(diffs, "; "))
 	}

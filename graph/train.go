@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -13,8 +14,8 @@ import (
 // Trainer runs training steps on one compiled graph: feed, forward, symbolic gradients of the
 // loss with respect to every trainable parameter the graph binds, optional global-norm clipping
 // (solvers.ClipGlobalNorm), and the solver's update. A step whose loss or gradients are not
-// finite is refused: it returns an error naming the step and leaves parameters, buffers, carried
-// state and the solver exactly as they were.
+// finite is refused: it returns an error naming the step (wrapping ErrNotFinite) and leaves
+// parameters, buffers, carried state and the solver exactly as they were.
 type Trainer struct {
 	prog   *Program
 	solver solvers.Solver
@@ -120,17 +121,27 @@ func (t *Trainer) forwardBackward(feeds Feeds, step int) (*result, float64, erro
 		return nil, 0, fmt.Errorf("graph: step %d: %w", step, err)
 	}
 	if math.IsNaN(r.loss) || math.IsInf(r.loss, 0) {
-		return nil, 0, fmt.Errorf("graph: step %d: loss is %v; parameters left unchanged (try a lower learning rate or gradient clipping)", step, r.loss)
+		return nil, 0, notFiniteError(fmt.Sprintf("graph: step %d: loss is %v; parameters left unchanged (try a lower learning rate or gradient clipping)", step, r.loss))
 	}
 	var sum float64
 	for _, p := range t.params {
 		if i := firstNonFinite(p.Grad); i >= 0 {
-			return nil, 0, fmt.Errorf("graph: step %d: gradient of %s is not finite at element %d; parameters left unchanged (try a lower learning rate or gradient clipping)", step, p.Name, i)
+			return nil, 0, notFiniteError(fmt.Sprintf("graph: step %d: gradient of %s is not finite at element %d; parameters left unchanged (try a lower learning rate or gradient clipping)", step, p.Name, i))
 		}
 		sum += sumSquares(p.Grad)
 	}
 	return r, math.Sqrt(sum), nil
 }
+
+// ErrNotFinite is what the error of a refused training step wraps: its loss or a gradient was
+// NaN or infinite, usually because training diverged. Test for it with errors.Is.
+var ErrNotFinite = errors.New("loss or gradient not finite")
+
+// notFiniteError is the message of a refused step; it unwraps to ErrNotFinite.
+type notFiniteError string
+
+func (e notFiniteError) Error() string { return string(e) }
+func (e notFiniteError) Unwrap() error { return ErrNotFinite }
 
 func (t *Trainer) grads() []*tensor.Dense {
 	out := make([]*tensor.Dense, len(t.params))

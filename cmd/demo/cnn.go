@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +36,8 @@ type cnnFlags struct {
 	dropout  float64
 	dataDir  string
 	resume   string
+	clip     float64
+	ckptStep int // write the checkpoint every this many steps (0: after each epoch only)
 }
 
 // cnnResult is what -json prints.
@@ -66,6 +70,8 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout before each dense layer")
 	fs.StringVar(&f.dataDir, "data", "", "directory of an IDX data set in MNIST's file names (default: the built-in MNIST)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint to continue from")
+	fs.Float64Var(&f.clip, "clip", 0, "clip the gradients' global norm at this value (0: no clipping)")
+	fs.IntVar(&f.ckptStep, "checkpoint-every", 0, "also write the checkpoint every this many steps (needs -out; 0: after each epoch and at the end only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -80,8 +86,14 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 		return usagef("-steps, -train and -test must not be negative")
 	case f.batch < 1:
 		return usagef("-batch must be at least 1, got %d", f.batch)
-	case !(f.lr > 0):
-		return usagef("-lr must be positive, got %v", f.lr)
+	case !(f.lr > 0) || math.IsInf(f.lr, 0):
+		return usagef("-lr must be positive and finite, got %v", f.lr)
+	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
+		return usagef("-clip must be 0 (none) or a positive number, got %v", f.clip)
+	case f.ckptStep < 0:
+		return usagef("-checkpoint-every must not be negative, got %d", f.ckptStep)
+	case f.ckptStep > 0 && c.out == "":
+		return usagef("-checkpoint-every needs -out DIR to write the checkpoint in")
 	case f.schedule != "none" && f.schedule != "cosine":
 		return usagef("-schedule must be none or cosine, not %q", f.schedule)
 	case !(f.dropout >= 0 && f.dropout < 1):
@@ -123,7 +135,11 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 	if f.schedule == "cosine" {
 		sopts = append(sopts, solvers.WithSchedule(solvers.Cosine(perEpoch*f.epochs, 0)))
 	}
-	clf, err := cnn.NewClassifier(ps, net, solvers.NewAdam(f.lr, sopts...), cnn.Batch(f.batch))
+	copts := []cnn.Option{cnn.Batch(f.batch)}
+	if f.clip > 0 {
+		copts = append(copts, cnn.ClipNorm(f.clip))
+	}
+	clf, err := cnn.NewClassifier(ps, net, solvers.NewAdam(f.lr, sopts...), copts...)
 	if err != nil {
 		return err
 	}
@@ -149,11 +165,28 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 		}
 		ckpt = filepath.Join(c.out, "cnn.safetensors")
 	}
+	// saved is the step of the newest checkpoint this run wrote (-1: none); saveErr the first
+	// failure to write one, reported at the end.
+	saved := -1
+	var saveErr error
+	save := func() {
+		if err := clf.Save(ckpt); err != nil {
+			bar.println("checkpoint: %v", err)
+			if saveErr == nil {
+				saveErr = err
+			}
+			return
+		}
+		saved = clf.Steps()
+	}
 	fitStart := time.Now()
 	hist, err := clf.Fit(train, cnn.Epochs(f.epochs), cnn.MaxSteps(f.steps), cnn.TestSet(test),
 		cnn.OnStep(func(p cnn.Progress) {
 			rate := float64(p.Images) / p.Elapsed.Seconds()
 			bar.update(p.Step, fmt.Sprintf("epoch %d, loss %.3f, %.0f images/s", p.Epoch, p.Loss, rate))
+			if f.ckptStep > 0 && p.Step%f.ckptStep == 0 {
+				save()
+			}
 		}),
 		cnn.OnEpoch(func(st cnn.EpochStats) {
 			if !c.json {
@@ -161,14 +194,27 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 					st.Epoch, st.TrainLoss, 100*st.TrainAccuracy, st.TestLoss, 100*st.TestAccuracy, st.ImagesPerSecond)
 			}
 			if ckpt != "" {
-				if err := clf.Save(ckpt); err != nil {
-					bar.println("checkpoint: %v", err)
-				}
+				save()
 			}
 		}))
 	bar.finish()
+	if errors.Is(err, graph.ErrNotFinite) {
+		// The refused step changed nothing and is not saved: the checkpoint on disk, if any,
+		// is the last good one.
+		kept := "no checkpoint was written"
+		switch {
+		case saved >= 0:
+			kept = fmt.Sprintf("the last good checkpoint, step %d, is kept in %s", saved, ckpt)
+		case ckpt != "" && f.resume != "":
+			kept = fmt.Sprintf("the checkpoint resumed from, %s, is unchanged", f.resume)
+		}
+		return fmt.Errorf("training diverged: %w; rerun with a lower -lr than %g or with -clip (such as -clip 5); %s", err, f.lr, kept)
+	}
 	if err != nil {
 		return err
+	}
+	if saveErr != nil {
+		return saveErr
 	}
 	ev, err := clf.Evaluate(test)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -132,6 +133,9 @@ func convFloats(flag, s string) ([]float64, error) {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil {
 			return nil, usagef("%s %q: %q is not a number", flag, s, f)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, usagef("%s %q: %q is not a finite number", flag, s, f)
 		}
 		out = append(out, v)
 	}
@@ -306,6 +310,13 @@ func convBackprop1D(xs, ws, dos []float64) (convBackprop, error) {
 	for j := range r.DWFormula {
 		for i, d := range dos {
 			r.DWFormula[j] += xs[i+j] * d
+		}
+	}
+	for _, v := range [][]float64{r.Out, r.DXGraph, r.DWGraph, r.DXFormula, r.DWFormula} {
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return r, usagef("-x, -w and -dout give %v: the products overflow float64, use smaller values", x)
+			}
 		}
 	}
 	if n >= 3 && k == 3 && len(dos) >= 3 {

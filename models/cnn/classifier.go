@@ -29,6 +29,12 @@ type Model interface {
 // batch sizes from the same parameters. The training data's order, the position in the
 // current epoch and the history are part of the classifier's checkpoints, so a resumed run
 // continues exactly where it stopped.
+//
+// A Classifier is not safe for concurrent use: Predict and Evaluate keep the programs they
+// compile, and Fit updates the parameters. To predict from several goroutines, let each
+// compile its own evaluation program from Params and Model (graph.NewBuilder in graph.Eval
+// mode, Model().Forward, graph.Compile): the programs only read the parameters, so they may
+// run together, but not while Fit or Load changes them.
 type Classifier struct {
 	model     Model
 	ps        *graph.Params
