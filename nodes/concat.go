@@ -299,7 +299,7 @@ func (op *colsConcatOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.No
 	grads := make(gorgonia.Nodes, len(inputs))
 	from := 0
 	for i, w := range op.widths {
-		g, err := gorgonia.ApplyOp(&colsPartOp{batch: op.batch, total: op.total(), from: from, width: w}, grad)
+		g, err := gorgonia.ApplyOp(&cellColsOp{batch: op.batch, width: op.total(), from: from, to: from + w}, grad)
 		if err != nil {
 			return nil, fmt.Errorf("%v: backward: %w", op, err)
 		}
@@ -307,55 +307,4 @@ func (op *colsConcatOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.No
 		from += w
 	}
 	return grads, nil
-}
-
-// colsPartOp copies columns [from, from+width) of a (batch, total) matrix.
-type colsPartOp struct{ batch, total, from, width int }
-
-func (op *colsPartOp) Arity() int { return 1 }
-func (op *colsPartOp) Type() hm.Type {
-	m := gorgonia.TensorType{Dims: 2, Of: hm.TypeVariable('a')}
-	return hm.NewFnType(m, m)
-}
-func (op *colsPartOp) inShape() tensor.Shape  { return tensor.Shape{op.batch, op.total} }
-func (op *colsPartOp) outShape() tensor.Shape { return tensor.Shape{op.batch, op.width} }
-func (op *colsPartOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := checkCellShapes(op, []tensor.Shape{op.inShape()}, ds); err != nil {
-		return nil, err
-	}
-	return op.outShape(), nil
-}
-func (op *colsPartOp) ReturnsPtr() bool     { return false }
-func (op *colsPartOp) CallsExtern() bool    { return false }
-func (op *colsPartOp) OverwritesInput() int { return -1 }
-func (op *colsPartOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "colsPart{(%d, %d)[:, %d:%d]}", op.batch, op.total, op.from, op.from+op.width)
-}
-func (op *colsPartOp) Hashcode() uint32 { return cellHash(op) }
-func (op *colsPartOp) String() string {
-	return fmt.Sprintf("cols[%d:%d]", op.from, op.from+op.width)
-}
-
-func (op *colsPartOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	dt, err := cellDtype(op, vs, 1)
-	if err != nil {
-		return nil, err
-	}
-	return op.DoInto(tensor.New(tensor.Of(dt), tensor.WithShape(op.outShape()...)), vs...)
-}
-
-// DoInto copies the columns into out (batch, width).
-func (op *colsPartOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	if err := checkCellValues(op, []tensor.Shape{op.inShape()}, vs, out, op.outShape()); err != nil {
-		return nil, err
-	}
-	return intoFloats(op, out, vs,
-		func(o []float32, in [][]float32) { colsCut(op, o, in[0]) },
-		func(o []float64, in [][]float64) { colsCut(op, o, in[0]) })
-}
-
-func colsCut[T cellFloat](op *colsPartOp, out, in []T) {
-	for r := 0; r < op.batch; r++ {
-		copy(out[r*op.width:(r+1)*op.width], in[r*op.total+op.from:r*op.total+op.from+op.width])
-	}
 }

@@ -333,7 +333,10 @@ func (e *cellPrimErr) cols(x *gorgonia.Node, from, to int) *gorgonia.Node {
 	if e.err != nil {
 		return nil
 	}
-	return e.do(gorgonia.Slice(x, nil, gorgonia.S(from, to)))
+	// Not gorgonia.Slice: it hashes its bounds truncated to a byte, so the gate blocks of a cell
+	// with 256 hidden units would all be merged into one node.
+	s := x.Shape()
+	return e.do(gorgonia.ApplyOp(&cellColsOp{batch: s[0], width: s[1], from: from, to: to}, x))
 }
 
 // ZeroState returns a zero state for cell c and the given batch size: constant nodes named

@@ -137,12 +137,19 @@ func TestCellGradCheck(t *testing.T) {
 }
 
 // The fused and the primitive cell compute the same values and gradients, in float32 and
-// float64.
+// float64, also with 256 hidden units, where the primitive cell's gate blocks start 256
+// columns apart (Gorgonia's Slice would merge them).
 func TestFusedMatchesPrimitive(t *testing.T) {
-	const batch, in, hidden, steps = 4, 6, 7, 4
+	const batch, in, steps = 4, 6, 4
+	type size struct {
+		hidden int
+		dt     tensor.Dtype
+	}
+	sizes := []size{{7, tensor.Float64}, {7, tensor.Float32}, {256, tensor.Float64}}
 	for _, k := range cellKinds {
-		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
-			t.Run(k.name+"/"+dt.String(), func(t *testing.T) {
+		for _, sz := range sizes {
+			hidden, dt := sz.hidden, sz.dt
+			t.Run(fmt.Sprintf("%s/h%d/%v", k.name, hidden, dt), func(t *testing.T) {
 				res := map[bool][]float64{}
 				for _, prim := range []bool{false, true} {
 					ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))

@@ -28,6 +28,19 @@
 // sequential batches, each continuing the streams of the one before) or reset (ZeroState, for
 // random batches or independent sequences); checkpoints save it.
 //
+// # Sequence models
+//
+// AR is the autoregressive model with a fixed window: x_t predicted from x_{t-tau}..x_{t-1}
+// by an MLP (or, with no hidden layer, a linear map; FitLinearAR fits the linear one
+// exactly). LatentAR is the latent autoregressive model: a recurrent cell reads the window and
+// its hidden state h_t, a summary of everything seen, predicts the next value. Both forecast
+// one step ahead from true values, or k steps ahead by feeding their own predictions back in,
+// where errors compound (OneStep and KStep, beside the Persistence baseline). LanguageModel is the character model of
+// the course: one-hot or embedded characters, stacked cells, a softmax head at every step,
+// trained by the segment trainer with carried state; Evaluate gives the validation loss in
+// nats, perplexity and bits per character, and Generate writes text from a prompt at a
+// temperature, drawing from the model's seeded random source.
+//
 // # Vanishing gradients
 //
 // GradientFlow measures ‖∂ℓ_T/∂h_{T-k}‖ for k = 1..T, how much of the last step's loss reaches
