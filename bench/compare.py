@@ -2,6 +2,7 @@
 """Side-by-side speed comparison of unroll and PyTorch on the standard workloads (WORKLOADS.md).
 
 usage: /usr/bin/python3 bench/compare.py [--pairs 3] [--openblas] [--workloads W1,W1i,W2,W3,W4]
+       /usr/bin/python3 bench/compare.py --against gorgonia --workloads W1,W2,W3
 
 It builds unroll's benchmark binaries once (go test -c), then for each workload runs ours and
 PyTorch's (torch_reference.py, beside this file) alternately, --pairs times, each in a process
@@ -10,6 +11,9 @@ median of the per-pair ratios (above 1: unroll is faster), peak memory (maximum 
 size) of each side, and the BLAS each side loaded. PyTorch runs at its best thread count for
 the workload (WORKLOADS.md: 2 threads for the CNN workloads, 1 for the recurrent ones) unless
 --torch-threads says otherwise; unroll gets the same 2 cores (GOMAXPROCS=2).
+
+With --against gorgonia the other side is Gorgonia alone (bench/gorgonia: its own ops, the
+TapeMachine, gonum's pure-Go BLAS) instead of PyTorch, for W1, W2 and W3.
 
 Setup once: apt-get install -y python3-torch libopenblas0-pthread (and libopenblas-dev for
 --openblas). Nothing in CI runs this: the machines are shared and noisy, so speed is measured
@@ -28,6 +32,8 @@ WORKLOADS = {
     'W3': ('./models/rnn', 'BenchmarkW3$', 'tokens/s', True, 1),
     'W4': ('./nodes', 'BenchmarkW4$', 'ms', False, 2),
 }
+# the Gorgonia-alone programs under bench/gorgonia: (directory, flags)
+GORGONIA = {'W1': ('w1', []), 'W2': ('w2', []), 'W3': ('w2', ['-gru'])}
 TORCH_FIGURE = {'W1': r'W1 images/s ([\d.]+)', 'W1i': r'W1i images/s ([\d.]+)', 'W2': r'W2 tokens/s ([\d.]+)',
                 'W3': r'W3 tokens/s ([\d.]+)', 'W4': r'W4 ms ([\d.]+)'}
 
@@ -48,6 +54,8 @@ def main():
     ap.add_argument('--workloads', default='W1,W1i,W2,W3,W4')
     ap.add_argument('--torch-threads', type=int, default=0, help='override the per-workload thread count')
     ap.add_argument('--steps', type=int, default=0, help='timed steps per run on both sides (default: the reference\'s)')
+    ap.add_argument('--against', choices=['torch', 'gorgonia'], default='torch',
+                    help='the other side: PyTorch, or Gorgonia alone (bench/gorgonia; W1, W2, W3)')
     a = ap.parse_args()
     if not os.path.exists('/usr/bin/time'):
         sys.exit('needs /usr/bin/time (apt-get install -y time)')
@@ -62,6 +70,15 @@ def main():
         cmd = ['go', 'test', '-c', '-o', out] + (['-tags', 'openblas'] if a.openblas else []) + [pkg]
         subprocess.run(cmd, check=True, cwd=ROOT)
         binaries[pkg] = out
+    if a.against == 'gorgonia':
+        for w in names:
+            if w not in GORGONIA:
+                sys.exit(f'--against gorgonia: no Gorgonia-alone program for {w} (W1, W2, W3)')
+        for prog in sorted({GORGONIA[w][0] for w in names}):
+            out = os.path.join(tmp, 'gorgonia_' + prog)
+            subprocess.run(['go', 'build', '-o', out, './bench/gorgonia/' + prog], check=True, cwd=ROOT)
+            binaries['gorgonia/' + prog] = out
+    other = 'PyTorch' if a.against == 'torch' else 'Gorgonia'
     env = dict(os.environ, GOMAXPROCS='2')
     print(f'# {datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores, '
           f'load {os.getloadavg()[0]:.1f}, unroll {"-tags openblas" if a.openblas else "pure Go"}')
@@ -80,18 +97,23 @@ def main():
             o = float(m.group(1))
             im = re.search(r'gemm (\S+), (\d+) threads', out)
             impl = f'{im.group(1)} x{im.group(2)}' if im else '?'
-            out_t, err_t, rss_t = timed(['/usr/bin/python3', os.path.join(HERE, 'torch_reference.py'), '--w', w,
-                                         '--threads', str(tthreads), '--steps', str(steps)])
+            if a.against == 'torch':
+                out_t, err_t, rss_t = timed(['/usr/bin/python3', os.path.join(HERE, 'torch_reference.py'), '--w', w,
+                                             '--threads', str(tthreads), '--steps', str(steps)])
+                bl = re.search(r"blas=\S+ \[(.*)\]", err_t)
+                tblas = (bl.group(1).replace("'", '') if bl else '?') + f', {tthreads} thread{"s" if tthreads > 1 else ""}'
+            else:
+                prog, flags = GORGONIA[w]
+                out_t, _, rss_t = timed([binaries['gorgonia/' + prog], '-steps', str(steps)] + flags, env)
+                tblas = 'gonum pure Go, TapeMachine'
             t = float(re.search(TORCH_FIGURE[w], out_t).group(1))
-            bl = re.search(r"blas=\S+ \[(.*)\]", err_t)
-            tblas = bl.group(1).replace("'", '') if bl else '?'
             ours.append(o); theirs.append(t); mem_o.append(rss); mem_t.append(rss_t)
             ratios.append(o / t if higher else t / o)
-            print(f'{w}: unroll {o:.1f} {unit} ({rss:.0f} MiB), PyTorch {t:.1f} {unit} ({rss_t:.0f} MiB), ratio {ratios[-1]:.2f}', flush=True)
+            print(f'{w}: unroll {o:.1f} {unit} ({rss:.0f} MiB), {other} {t:.1f} {unit} ({rss_t:.0f} MiB), ratio {ratios[-1]:.2f}', flush=True)
         rows.append((w, unit, statistics.median(ours), statistics.median(theirs), statistics.median(ratios),
-                     max(mem_o), max(mem_t), impl, f'{tblas}, {tthreads} thread{"s" if tthreads > 1 else ""}'))
+                     max(mem_o), max(mem_t), impl, tblas))
     print()
-    print('| workload | unroll | PyTorch | ratio (median of pairs) | peak memory unroll / PyTorch | unroll BLAS | PyTorch BLAS |')
+    print(f'| workload | unroll | {other} | ratio (median of pairs) | peak memory unroll / {other} | unroll BLAS | {other} BLAS |')
     print('|---|---|---|---|---|---|---|')
     for w, unit, o, t, r, mo, mt, impl, tb in rows:
         print(f'| {w} | {o:.1f} {unit} | {t:.1f} {unit} | {r:.2f} | {mo:.0f} / {mt:.0f} MiB | {impl} | {tb} |')

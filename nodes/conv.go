@@ -532,10 +532,13 @@ type convOp struct {
 }
 
 // colChunkElems bounds the matrices of one chunk of images (the columns, C·kh·kw x G·Ho·Wo,
-// and the output or output gradient, O x G·Ho·Wo), in elements: about 1 MiB of float32, so
-// that a chunk's matrices stay in the cache between the steps that write and read them.
-// (A variable so that tests can make chunks small.)
-var colChunkElems = 1 << 18
+// and the output or output gradient, O x G·Ho·Wo), in elements: about 16 MiB of float32.
+// Smaller chunks keep a chunk's matrices in the cache, but every chunk makes the threads meet
+// several times (gather, im2col, matrix product), and on two cores the meetings cost more than
+// the cache misses: with chunks of 1 MiB, W4 (bench/WORKLOADS.md) took 27 ms and W1 trained
+// 1,754 images/s; with 16 MiB, 16 ms and 2,414 images/s. (A variable so that tests can make
+// chunks small.)
+var colChunkElems = 1 << 22
 
 // convChunk is the number of images per chunk for a convolution d: the batch is cut into the
 // fewest chunks whose matrices hold at most colChunkElems elements (at least one image each),
