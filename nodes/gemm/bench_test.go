@@ -80,19 +80,16 @@ func shapeOperands(s shape) (a []float32, lda int, b []float32, ldb int, c []flo
 
 // BenchmarkSgemm measures the active implementation (Impl) on each workload
 // shape with one goroutine and, where there are more cores, with all of
-// them. In the openblas build the goroutine setting does not apply: set
-// OPENBLAS_NUM_THREADS instead.
+// them.
 func BenchmarkSgemm(b *testing.B) {
 	threads := []int{1}
-	if maxThreads() > 1 && Impl() != "openblas" {
+	if maxThreads() > 1 {
 		threads = append(threads, maxThreads())
 	}
 	for _, s := range workloadShapes {
 		for _, th := range threads {
 			name := s.String()
-			if Impl() != "openblas" {
-				name += fmt.Sprintf("/threads=%d", th)
-			}
+			name += fmt.Sprintf("/threads=%d", th)
 			b.Run(name, func(b *testing.B) {
 				defer SetThreads(SetThreads(th))
 				a, lda, bb, ldb, c, ldc := shapeOperands(s)

@@ -56,9 +56,11 @@
 //     everywhere with the build tag purego (go test -tags purego);
 //   - "openblas": with the build tag openblas and cgo enabled, Sgemm and
 //     Dgemm call OpenBLAS's cblas_sgemm and cblas_dgemm (Debian:
-//     libopenblas-dev). OpenBLAS then runs its own threads: SetThreads does
-//     not apply and OPENBLAS_NUM_THREADS sets their number (leave it unset
-//     for OpenBLAS's default, set it to 1 for single-threaded runs).
+//     libopenblas-dev). OpenBLAS runs single-threaded; a call is cut into
+//     parts, the same whatever the number of threads, shared among
+//     SetThreads goroutines, so that results do not depend on the thread
+//     count and OpenBLAS's spinning threads do not take the cores from the
+//     loops around the products.
 //
 // compare.sh in this folder prints the single-threaded speed of the native
 // kernel beside OpenBLAS's on the workloads' matrix shapes.

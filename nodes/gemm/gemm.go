@@ -93,8 +93,8 @@ func Threads() int {
 // SetThreads sets the number of goroutines a native call may use and returns
 // the previous value of Threads. n <= 0 restores the default; n above the
 // number of cores is clamped. The result of a call does not depend on it.
-// With the openblas build it has no effect on OpenBLAS, whose threads are
-// set by the environment variable OPENBLAS_NUM_THREADS.
+// In the openblas build it sets the goroutines that share the single-threaded
+// OpenBLAS calls of one product.
 func SetThreads(n int) int {
 	prev := Threads()
 	threadSetting.Store(int64(max(0, min(n, maxThreads()))))

@@ -52,6 +52,9 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		C.double(beta), (*C.double)(&c[0]), C.blasint(ldc))
 }
 
+// SetThreads sets the number of threads OpenBLAS uses.
+func SetThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
+
 // Threads returns the number of threads OpenBLAS uses.
 func Threads() int { return int(C.openblas_get_num_threads()) }
 
