@@ -5,8 +5,9 @@
 #   docs/run.sh 00-quickstart [...]      only these (a name, a name.ipynb or a path)
 #
 # Runs from the repository root or from docs/. On a Debian machine it installs, once:
-#   - Debian's jupyter-notebook, jupyter-nbconvert, jupyter-client and python3-ipykernel (as root;
-#     otherwise it says what to install);
+#   - Debian's jupyter-notebook, jupyter-nbconvert, jupyter-client and python3-ipykernel, and
+#     graphviz (guide 05 draws an unrolled graph with its dot program) (as root; otherwise it says
+#     what to install);
 #   - GoNB (the Go kernel for Jupyter) and goimports, each built inside a throw-away Go module and
 #     kept under ${XDG_CACHE_HOME:-$HOME/.cache}/unroll-docs, so a second run builds nothing;
 #   - the GoNB kernel, registered with Jupyter (gonb --install), with goimports on its PATH.
@@ -17,7 +18,7 @@ set -euo pipefail
 
 gonb_version=v0.11.4
 xtools_version=v0.52.0
-apt_packages=(jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel)
+apt_packages=(jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel graphviz)
 python=/usr/bin/python3
 timeout=${UNROLL_DOCS_TIMEOUT:-600}
 
@@ -66,6 +67,8 @@ if command -v dpkg-query >/dev/null; then
 	done
 elif ! "$python" -c 'import nbclient, nbconvert, nbformat, jupyter_client' 2>/dev/null; then
 	die "$python lacks nbclient and nbconvert; install Jupyter (the equivalents of Debian's ${apt_packages[*]})"
+elif ! command -v dot >/dev/null; then
+	die "Graphviz's dot is not on PATH; install Graphviz (Debian's graphviz)"
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing Debian packages; install them with: sudo apt-get install ${missing[*]}"
