@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // Func is a layer without parameters written as a function of one node. It implements Layer,
@@ -148,7 +149,7 @@ func activationForward[T float](op activationOp, x, y []T) {
 	if op.kind == actTanh || op.kind == actSigmoid {
 		work *= 16 // an exponential costs about as much as 16 copies
 	}
-	parallelFor((len(x)+15)/16, work, func(lo, hi int) {
+	compute.For((len(x)+15)/16, work, func(lo, hi int) {
 		lo, hi = lo*16, min(hi*16, len(x))
 		activationPart(op, x[lo:hi], y[lo:hi])
 	})
@@ -266,7 +267,7 @@ func (op activationGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorg
 
 // activationBackward computes dx = f'(x) ⊙ dy, its elements shared among the threads.
 func activationBackward[T float](op activationOp, x, y, dy, dx []T) {
-	parallelFor((len(x)+15)/16, len(x), func(lo, hi int) {
+	compute.For((len(x)+15)/16, len(x), func(lo, hi int) {
 		lo, hi = lo*16, min(hi*16, len(x))
 		activationGradPart(op, x[lo:hi], y[lo:hi], dy[lo:hi], dx[lo:hi])
 	})
@@ -403,7 +404,7 @@ func (op softmaxOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 
 // softmaxParallel is softmaxRows with the rows shared among the threads.
 func softmaxParallel[T float](x, y []T, k int, log bool) {
-	parallelFor(len(x)/k, 16*len(x), func(lo, hi int) {
+	compute.For(len(x)/k, 16*len(x), func(lo, hi int) {
 		softmaxRows(x[lo*k:hi*k], y[lo*k:hi*k], k, log)
 	})
 }
@@ -508,7 +509,7 @@ func softmaxBackwardParallel[T float](y, dy, dx []T, k int, log bool) {
 	if log {
 		work *= 8
 	}
-	parallelFor(len(y)/k, work, func(lo, hi int) {
+	compute.For(len(y)/k, work, func(lo, hi int) {
 		softmaxBackward(y[lo*k:hi*k], dy[lo*k:hi*k], dx[lo*k:hi*k], k, log)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // BatchNormOption configures NewBatchNorm2D and NewBatchNorm1D: Momentum, Epsilon.
@@ -284,7 +285,7 @@ func batchNormForward[T float](op batchNormOp, ts []*tensor.Dense, y []T) {
 	xs := ts[0].Shape()
 	n, c, inner := bnDims(xs)
 	x, gamma, beta, rm, rv := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
-	parallelFor(c, 3*len(x), func(c0, c1 int) {
+	compute.For(c, 3*len(x), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			mean, inv := bnChannel(op, x, rm, rv, n, c, inner, ch)
 			scale := float64(gamma[ch]) * inv
@@ -418,7 +419,7 @@ func batchNormBackward[T float](op batchNormGradOp, ts []*tensor.Dense, res []T)
 	n, c, inner := bnDims(xs)
 	x, gamma, rm, rv, dy := data[T](ts[0]), data[T](ts[1]), data[T](ts[2]), data[T](ts[3]), data[T](ts[4])
 	m := float64(n * inner)
-	parallelFor(c, 4*len(x), func(c0, c1 int) {
+	compute.For(c, 4*len(x), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			mean, inv := bnChannel(op.fwd, x, rm, rv, n, c, inner, ch)
 			// Σ g and Σ g·x̂ over the channel.
@@ -520,7 +521,7 @@ func (op runningStatOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgoni
 func runningStat[T float](op runningStatOp, xs []int, x, r, next []T) {
 	n, c, inner := bnDims(xs)
 	m := float64(n * inner)
-	parallelFor(c, 2*len(x), func(c0, c1 int) {
+	compute.For(c, 2*len(x), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			mean, variance := channelStats(x, n, c, inner, ch)
 			s := mean

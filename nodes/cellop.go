@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
@@ -66,7 +67,7 @@ import (
 // any other step starts a chain of its own.
 //
 // Threads. The matrix products use package gemm's threads. The elementwise loops of a step run
-// on up to gemm.Threads() goroutines, split by batch rows (cellRows), when a step is large
+// on up to compute.Threads() goroutines, split by batch rows (cellRows), when a step is large
 // enough to gain from it; every element is computed by the same code whatever the split. The
 // sums over rows of a whole chain (bias gradients, the one-hot scatter-add) are split by
 // columns, each column summed in row order. Results are therefore bit-identical for any number
@@ -345,7 +346,7 @@ func cellRows(rows, perRow int, body func(lo, hi int)) {
 		body(0, rows)
 		return
 	}
-	parallelFor(rows, rows*perRow, body)
+	compute.For(rows, rows*perRow, body)
 }
 
 // cellOneHot reports whether every row of x (B, In) holds at most one non-zero value and

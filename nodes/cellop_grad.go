@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/chewxy/hm"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -315,7 +316,7 @@ func cellWeightGrads[T cellFloat](op *cellChainGradOp, res []T, in [][]T) {
 		// dW_ihᵀ (In, G): row id receives every row of dG_i whose input is id, in row order;
 		// the columns are shared among the threads.
 		dwT := cellBufOf[T](&op.scratch[4], I*G)
-		parallelFor((G+cellColBlock-1)/cellColBlock, N*G, func(lo, hi int) {
+		compute.For((G+cellColBlock-1)/cellColBlock, N*G, func(lo, hi int) {
 			c0, c1 := lo*cellColBlock, min(hi*cellColBlock, G)
 			if c0 >= c1 {
 				return
@@ -362,7 +363,7 @@ const cellColBlock = 64
 // cellColSums writes the column sums of the (rows, cols) matrix m into dst, summing each
 // column in row order in float64; the columns are shared among the threads.
 func cellColSums[T cellFloat](dst, m []T, rows, cols int) {
-	parallelFor((cols+cellColBlock-1)/cellColBlock, rows*cols, func(lo, hi int) {
+	compute.For((cols+cellColBlock-1)/cellColBlock, rows*cols, func(lo, hi int) {
 		var buf [cellColBlock]float64
 		for b0 := lo * cellColBlock; b0 < min(hi*cellColBlock, cols); b0 += cellColBlock {
 			b1 := min(b0+cellColBlock, cols)

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // ConvOutputSize is the length of a convolution's output along one axis (pooling uses the same
@@ -668,13 +669,13 @@ func convForward[T float](op convOp, d convDims, ts []*tensor.Dense, y []T) {
 	k := d.c * op.win.kh * op.win.kw // rows of the column matrix
 	p := d.ho * d.wo                 // output positions of one image
 	g := convChunk(d, op.win.kh*op.win.kw)
-	cols := getScratch[T](k * g * p)
+	cols := compute.Scratch[T](k * g * p)
 	for n0 := 0; n0 < d.n; n0 += g {
 		n1 := min(n0+g, d.n)
 		im2colImages(op.win, d, x, cols[:k*(n1-n0)*p], n0, n1)
 		convProduct(d, k, p, w, bias, op.relu, cols, (n1-n0)*p, y, n0, n1)
 	}
-	putScratch(cols)
+	compute.Release(cols)
 }
 
 // convProduct computes the outputs of images n0..n1-1 from their columns cols (K, G·P), G =
@@ -682,9 +683,9 @@ func convForward[T float](op convOp, d convDims, ts []*tensor.Dense, y []T) {
 // y[n, o, :] = t[o, (n-n0)·P : (n-n0+1)·P] + b[o], through ReLU when relu is set.
 func convProduct[T float](d convDims, k, p int, w, bias []T, relu bool, cols []T, ld int, y []T, n0, n1 int) {
 	gp := (n1 - n0) * p
-	t := getScratch[T](d.o * gp)
+	t := compute.Scratch[T](d.o * gp)
 	matmul(false, false, d.o, gp, k, w, k, cols, ld, 0, t, gp)
-	parallelFor(n1-n0, d.o*gp, func(lo, hi int) {
+	compute.For(n1-n0, d.o*gp, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			yn := y[(n0+i)*d.o*p : (n0+i+1)*d.o*p] // (O, P)
 			for o := 0; o < d.o; o++ {
@@ -715,7 +716,7 @@ func convProduct[T float](d convDims, k, p int, w, bias []T, relu bool, cols []T
 			}
 		}
 	})
-	putScratch(t)
+	compute.Release(t)
 }
 
 // biasReLU32 sets dst = max(0, src + b) (0 for NaN) without a branch, as relu32 does.
@@ -880,8 +881,8 @@ func convInputGrad[T float](win window, d convDims, w, dy, dx []T) {
 	k := d.c * win.kh * win.kw
 	p := d.ho * d.wo
 	g := convChunk(d, win.kh*win.kw)
-	dyt := getScratch[T](d.o * g * p) // (O, G·P)
-	col := getScratch[T](k * g * p)   // (K, G·P)
+	dyt := compute.Scratch[T](d.o * g * p) // (O, G·P)
+	col := compute.Scratch[T](k * g * p)   // (K, G·P)
 	for n0 := 0; n0 < d.n; n0 += g {
 		n1 := min(n0+g, d.n)
 		gp := (n1 - n0) * p
@@ -889,15 +890,15 @@ func convInputGrad[T float](win window, d convDims, w, dy, dx []T) {
 		matmul(true, false, k, gp, d.o, w, k, dyt, gp, 0, col, gp) // Wᵀ (K, O) · dy (O, G·P)
 		col2imImages(win, d, col, dx, n0, n1)
 	}
-	putScratch(col)
-	putScratch(dyt)
+	compute.Release(col)
+	compute.Release(dyt)
 }
 
 // gatherImages copies images n0..n1-1 of v (N, rows, p) into t (rows, G·p), image i of the
 // chunk in columns i·p..(i+1)·p-1.
 func gatherImages[T float](v, t []T, rows, p, n0, n1 int) {
 	gp := (n1 - n0) * p
-	parallelFor(n1-n0, rows*gp, func(lo, hi int) {
+	compute.For(n1-n0, rows*gp, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			vn := v[(n0+i)*rows*p : (n0+i+1)*rows*p]
 			for r := 0; r < rows; r++ {
@@ -997,8 +998,8 @@ func convWeightGrad[T float](win window, d convDims, x, dy, dw []T) {
 	k := d.c * win.kh * win.kw
 	p := d.ho * d.wo
 	g := convChunk(d, win.kh*win.kw)
-	col := getScratch[T](k * g * p)   // (K, G·P)
-	dyt := getScratch[T](d.o * g * p) // (O, G·P)
+	col := compute.Scratch[T](k * g * p)   // (K, G·P)
+	dyt := compute.Scratch[T](d.o * g * p) // (O, G·P)
 	for n0 := 0; n0 < d.n; n0 += g {
 		n1 := min(n0+g, d.n)
 		gp := (n1 - n0) * p
@@ -1010,8 +1011,8 @@ func convWeightGrad[T float](win window, d convDims, x, dy, dw []T) {
 		}
 		matmul(false, true, d.o, k, gp, dyt, gp, col, gp, beta, dw, k) // dW (+)= dy (O, G·P) · colᵀ (G·P, K)
 	}
-	putScratch(dyt)
-	putScratch(col)
+	compute.Release(dyt)
+	compute.Release(col)
 }
 
 // validRange returns the output positions [lo, hi) among n whose input position
@@ -1038,7 +1039,7 @@ func im2colImages[T float](win window, d convDims, x, col []T, n0, n1 int) {
 	gp := (n1 - n0) * p
 	kk := win.kh * win.kw
 	items := (n1 - n0) * d.c
-	parallelFor(items, items*kk*p, func(lo, hi int) {
+	compute.For(items, items*kk*p, func(lo, hi int) {
 		for it := lo; it < hi; it++ {
 			i, c := it/d.c, it%d.c
 			xc := x[((n0+i)*d.c+c)*d.h*d.w : ((n0+i)*d.c+c+1)*d.h*d.w]
@@ -1125,7 +1126,7 @@ func col2imImages[T float](win window, d convDims, col, dx []T, n0, n1 int) {
 	gp := (n1 - n0) * p
 	kk := win.kh * win.kw
 	items := (n1 - n0) * d.c
-	parallelFor(items, items*kk*p, func(lo, hi int) {
+	compute.For(items, items*kk*p, func(lo, hi int) {
 		for it := lo; it < hi; it++ {
 			i, c := it/d.c, it%d.c
 			xc := dx[((n0+i)*d.c+c)*d.h*d.w : ((n0+i)*d.c+c+1)*d.h*d.w]

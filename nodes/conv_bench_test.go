@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
@@ -177,7 +178,7 @@ func BenchmarkW4(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("gemm %s, %d threads", gemm.Impl(), gemm.Threads())
+	b.Logf("gemm %s, %d threads", gemm.Impl(), compute.Threads())
 	b.ReportAllocs()
 	b.ResetTimer()
 	times := make([]time.Duration, 0, b.N)

@@ -6,10 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/unroll-ml/unroll/internal/compute"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
 // directConv computes a convolution, its input gradient and its kernel gradient from their
@@ -150,11 +149,11 @@ func TestParallelLoopsAreDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	prev := gemm.SetThreads(1)
+	prev := compute.SetThreads(1)
 	one := run()
-	gemm.SetThreads(2)
+	compute.SetThreads(2)
 	two := run()
-	gemm.SetThreads(prev)
+	compute.SetThreads(prev)
 	for i := range one {
 		if !slices.Equal(one[i], two[i]) {
 			t.Errorf("result %d differs between 1 and 2 threads", i)

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // Dropout is inverted dropout: during training each element of the input is zeroed with
@@ -121,7 +122,7 @@ func (op dropMulOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 
 // dropMultiply sets z = x ⊙ y, its elements shared among the threads.
 func dropMultiply[T float](x, y, z []T) {
-	parallelElems(len(x), func(lo, hi int) {
+	compute.Elems(len(x), func(lo, hi int) {
 		y, z := y[lo:hi], z[lo:hi]
 		for i, v := range x[lo:hi] {
 			z[i] = v * y[i]

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // Flatten maps (B, d1, d2, ...) to (B, d1·d2·...), keeping the batch axis: the bridge from
@@ -126,9 +127,9 @@ func (op reshapeOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 		return nil, err
 	}
 	if dt == tensor.Float32 {
-		parallelCopy(data[float32](out), data[float32](ts[0]))
+		compute.Copy(data[float32](out), data[float32](ts[0]))
 	} else {
-		parallelCopy(data[float64](out), data[float64](ts[0]))
+		compute.Copy(data[float64](out), data[float64](ts[0]))
 	}
 	return out, nil
 }

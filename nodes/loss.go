@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // SoftmaxCrossEntropy is the mean over the batch of the cross-entropy between the softmax of
@@ -232,8 +233,8 @@ func crossEntropyLoss[T float](op crossEntropyOp, ts []*tensor.Dense) (float64, 
 		}
 		probs = c.probs[:len(z)]
 	}
-	terms := getScratch[float64](bsz)
-	parallelFor(bsz, 16*len(z), func(lo, hi int) {
+	terms := compute.Scratch[float64](bsz)
+	compute.For(bsz, 16*len(z), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			wi := 1.0
 			if w != nil {
@@ -272,7 +273,7 @@ func crossEntropyLoss[T float](op crossEntropyOp, ts []*tensor.Dense) (float64, 
 	for _, t := range terms {
 		loss += t
 	}
-	putScratch(terms)
+	compute.Release(terms)
 	if probs != nil {
 		c.z, c.zlen, c.probs, c.valid = unsafe.Pointer(unsafe.SliceData(z)), len(z), probs, true
 	}
@@ -297,7 +298,7 @@ func crossEntropyGrad[T float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dl
 		return nil
 	}
 	probs := probsOf(op.cache, z)
-	parallelFor(len(labels), 16*len(z), func(lo, hi int) {
+	compute.For(len(labels), 16*len(z), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			wi := 1.0
 			if w != nil {
@@ -586,7 +587,7 @@ func (op mseGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 
 func mseGrad[T float](sign int, a, b, g []T, dloss float64) {
 	scale := float64(sign) * 2 * dloss / float64(len(a))
-	parallelElems(len(a), func(lo, hi int) {
+	compute.Elems(len(a), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g[i] = T(scale * (float64(a[i]) - float64(b[i])))
 		}

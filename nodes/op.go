@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
@@ -267,7 +268,7 @@ func (op channelSumOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia
 // inner sums eight at a time in a fixed pattern (element j into partial sum j mod 8, the
 // partial sums added pairwise), so the result does not depend on the number of threads.
 func channelSum[T float](x, o []T, n, c, inner int) {
-	parallelFor(c, len(x), func(lo, hi int) {
+	compute.For(c, len(x), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			var total T
 			for i := 0; i < n; i++ {

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // PoolOption configures the pooling layers: a WindowOption (Stride, Padding, SamePadding,
@@ -299,7 +300,7 @@ func (w window) tiles() bool {
 
 // poolForward pools every plane (n, c) of x into y, the planes shared among the threads.
 func poolForward[T float](op poolOp, d poolDims, x, y []T) {
-	parallelFor(d.planes, d.planes*d.h*d.w, func(lo, hi int) {
+	compute.For(d.planes, d.planes*d.h*d.w, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
 			yp := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
@@ -485,7 +486,7 @@ func (op poolGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.V
 // dx receives gradient from the windows of its own plane only. With relu, a maximum's
 // gradient passes only where the maximum is above 0.
 func poolBackward[T float](op poolOp, relu bool, d poolDims, x, dy, dx []T) {
-	parallelFor(d.planes, 2*d.planes*d.h*d.w, func(lo, hi int) {
+	compute.For(d.planes, 2*d.planes*d.h*d.w, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
 			dxp := dx[pl*d.h*d.w : (pl+1)*d.h*d.w]
@@ -694,7 +695,7 @@ func (op globalAvgOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.
 
 // globalAvg sets y[i] to the mean of plane i of x, the planes shared among the threads.
 func globalAvg[T float](x, y []T, hw int) {
-	parallelFor(len(y), len(x), func(lo, hi int) {
+	compute.For(len(y), len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			var s T
 			for _, v := range x[i*hw : (i+1)*hw] {
@@ -772,7 +773,7 @@ func (op globalAvgGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgo
 
 // spread sets every element of plane i of dx to dy[i]/hw.
 func spread[T float](dy, dx []T, hw int) {
-	parallelFor(len(dy), len(dx), func(lo, hi int) {
+	compute.For(len(dy), len(dx), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := dy[i] / T(hw)
 			plane := dx[i*hw : (i+1)*hw]

@@ -3,6 +3,7 @@ package solvers
 import (
 	"math"
 
+	"github.com/unroll-ml/unroll/internal/compute"
 	"gorgonia.org/tensor"
 )
 
@@ -88,13 +89,13 @@ func adamUpdate[T float](a *Adam, lr float64, p Param, bufs []*tensor.Dense, dat
 		decay: T(wd), eps: T(a.set.eps),
 		decoupled: a.decoupled, coupled: !a.decoupled && wd != 0,
 	}
-	if len(grad) < minParallel {
+	if len(grad) < compute.MinParallelWork {
 		u.update(value, grad, m, v)
 		return
 	}
 	pu := new(adamScalars[T]) // only the parallel path allocates
 	*pu = u
-	parallelFor(len(grad), func(lo, hi int) {
+	compute.Elems(len(grad), func(lo, hi int) {
 		pu.update(value[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi])
 	})
 }

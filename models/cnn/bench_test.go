@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/gorgonia"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/models/cnn"
 	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/nodes/gemm"
@@ -71,7 +72,7 @@ func benchImages(b *testing.B, batch int, step func() error) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("gemm %s, %d threads", gemm.Impl(), gemm.Threads())
+	b.Logf("gemm %s, %d threads", gemm.Impl(), compute.Threads())
 	b.ReportAllocs()
 	b.ResetTimer()
 	times := make([]time.Duration, 0, b.N)

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/models/cnn"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/nodes/gemm"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
@@ -16,7 +16,7 @@ import (
 // parameters and the losses.
 func trainW1(t *testing.T, threads int) (*graph.Params, []float64) {
 	t.Helper()
-	defer gemm.SetThreads(gemm.SetThreads(threads))
+	defer compute.SetThreads(compute.SetThreads(threads))
 	const batch, steps = 16, 3
 	ps := graph.NewParams(graph.Seed(7))
 	net, err := cnn.NewW1(ps)
@@ -67,10 +67,10 @@ func trainW1(t *testing.T, threads int) (*graph.Params, []float64) {
 func TestW1SameResultOnOneAndTwoThreads(t *testing.T) {
 	one, lossOne := trainW1(t, 1)
 	two, lossTwo := trainW1(t, 2)
-	if gemm.SetThreads(2); gemm.Threads() < 2 {
-		t.Logf("only %d core: both runs used one thread", gemm.Threads())
+	if compute.SetThreads(2); compute.Threads() < 2 {
+		t.Logf("only %d core: both runs used one thread", compute.Threads())
 	}
-	gemm.SetThreads(0)
+	compute.SetThreads(0)
 	for i := range lossOne {
 		if lossOne[i] != lossTwo[i] {
 			t.Errorf("step %d: loss %v on one thread, %v on two", i+1, lossOne[i], lossTwo[i])

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes/gemm"
 	"github.com/unroll-ml/unroll/solvers"
 )
@@ -61,7 +62,7 @@ func benchWorkload(b *testing.B, kind Kind) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("gemm %s, %d threads", gemm.Impl(), gemm.Threads())
+	b.Logf("gemm %s, %d threads", gemm.Impl(), compute.Threads())
 	b.ReportAllocs()
 	b.ResetTimer()
 	times := make([]float64, 0, b.N)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/unroll-ml/unroll/graph"
-	"github.com/unroll-ml/unroll/nodes/gemm"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
@@ -15,7 +15,7 @@ import (
 // few batches with the matrix products and the parallel loops on the given number of threads,
 // and returns the losses and every parameter afterwards, as float32 bits.
 func trainBits(t *testing.T, kind Kind, threads int) []uint32 {
-	defer gemm.SetThreads(gemm.SetThreads(threads))
+	defer compute.SetThreads(compute.SetThreads(threads))
 	// Batch 128 and hidden 256 make the steps large enough for the cells' row-parallel loops.
 	const vocab, hidden, batch, k, steps = 24, 256, 128, 4, 8
 	ps := graph.NewParams(graph.Seed(11))

@@ -1,6 +1,8 @@
 package gemm
 
 import (
+	"github.com/unroll-ml/unroll/internal/compute"
+
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -83,15 +85,15 @@ func shapeOperands(s shape) (a []float32, lda int, b []float32, ldb int, c []flo
 // them.
 func BenchmarkSgemm(b *testing.B) {
 	threads := []int{1}
-	if maxThreads() > 1 {
-		threads = append(threads, maxThreads())
+	if compute.MaxThreads() > 1 {
+		threads = append(threads, compute.MaxThreads())
 	}
 	for _, s := range workloadShapes {
 		for _, th := range threads {
 			name := s.String()
 			name += fmt.Sprintf("/threads=%d", th)
 			b.Run(name, func(b *testing.B) {
-				defer SetThreads(SetThreads(th))
+				defer compute.SetThreads(compute.SetThreads(th))
 				a, lda, bb, ldb, c, ldc := shapeOperands(s)
 				for b.Loop() {
 					Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc)

@@ -3,6 +3,8 @@
 package gemm
 
 import (
+	"github.com/unroll-ml/unroll/internal/compute"
+
 	"flag"
 	"fmt"
 	"math"
@@ -32,7 +34,7 @@ func TestNativeMatchesOpenBLAS(t *testing.T) {
 		}
 		a, lda, b, ldb, c0, ldc := shapeOperands(s)
 		c1 := slices.Clone(c0)
-		gemm(nativeKernel32, Threads(), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c0, ldc)
+		gemm(nativeKernel32, compute.Threads(), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c0, ldc)
 		cblas.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c1, ldc)
 		// Entries are sums of k products of values in [-1, 1].
 		tol := float64(s.k) * 0x1p-21
@@ -56,7 +58,7 @@ func TestCompareOpenBLAS(t *testing.T) {
 	if !*compare {
 		t.Skip("run with -gemm.compare")
 	}
-	defer SetThreads(SetThreads(1))
+	defer compute.SetThreads(compute.SetThreads(1))
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	w := os.Stdout

@@ -36,10 +36,11 @@
 // # Threads and determinism
 //
 // A call splits C into a grid of parts made of whole tiles, one goroutine
-// each (the caller runs one part, long-lived workers the others), using at
-// most Threads goroutines; SetThreads changes the limit (the default is
-// runtime.GOMAXPROCS(0), never more than the cores). Small products run on
-// the calling goroutine. The inner dimension is never split among
+// each (the caller runs one part), using at most as many goroutines as the
+// project's thread count (graph.SetThreads; the default is
+// runtime.GOMAXPROCS(0), never more than the cores). The packing buffers
+// come from the scratch lists the kernels share (internal/compute). Small
+// products run on the calling goroutine. The inner dimension is never split among
 // goroutines: every element of C is the sum of its products in increasing
 // k, cut into the same kc blocks, by the same kernel code at the same
 // position of the same tile grid, whatever the number of goroutines. The
@@ -57,8 +58,8 @@
 //   - "openblas": with the build tag openblas and cgo enabled, Sgemm and
 //     Dgemm call OpenBLAS's cblas_sgemm and cblas_dgemm (Debian:
 //     libopenblas-dev). OpenBLAS runs single-threaded; a call is cut into
-//     parts, the same whatever the number of threads, shared among
-//     SetThreads goroutines, so that results do not depend on the thread
+//     parts, the same whatever the number of threads, shared among the
+//     project's threads, so that results do not depend on the thread
 //     count and OpenBLAS's spinning threads do not take the cores from the
 //     loops around the products.
 //

@@ -1,12 +1,11 @@
 package gemm
 
-import (
-	"sync"
-)
+import "github.com/unroll-ml/unroll/internal/compute"
 
-// job is one native GEMM call: the operands, the blocking chosen for them,
-// the split of C among goroutines and one workspace per part. Jobs are
-// kept for reuse, so a steady stream of calls allocates nothing.
+// job is one native GEMM call: the operands, the blocking chosen for them and
+// the split of C among goroutines. The packing buffers of each part come
+// from compute's scratch lists, so a steady stream of calls allocates only
+// the small job itself.
 type job[T float] struct {
 	kern           *kernel[T]
 	transA, transB bool
@@ -17,8 +16,6 @@ type job[T float] struct {
 
 	kc     int // inner block length, fixed by k alone
 	pm, pn int // C is split into pm x pn parts along its tile grid
-	ws     []workspace[T]
-	wg     sync.WaitGroup
 }
 
 // workspace holds the packing buffers of one part.
@@ -27,48 +24,16 @@ type workspace[T float] struct {
 	tile []T // mr x nr scratch tile for the edges of C
 }
 
-// maxFreeJobs is how many idle jobs, with their packing buffers, are kept
-// per element type: enough for a few concurrent callers. Unlike a
-// sync.Pool the list survives garbage collections, which would otherwise
-// make a training step re-allocate the buffers.
-const maxFreeJobs = 4
-
-// freeJobs holds idle *job[float32] at index 0 and *job[float64] at 1.
-var freeJobs [2]struct {
-	mu   sync.Mutex
-	jobs []any
+// newWorkspace takes buffers of the given sizes from the scratch lists.
+func newWorkspace[T float](na, nb, ntile int) workspace[T] {
+	return workspace[T]{a: compute.Scratch[T](na), b: compute.Scratch[T](nb), tile: compute.Scratch[T](ntile)}
 }
 
-func jobIndex[T float]() int {
-	var z T
-	if _, ok := any(z).(float64); ok {
-		return 1
-	}
-	return 0
-}
-
-func getJob[T float]() *job[T] {
-	f := &freeJobs[jobIndex[T]()]
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.jobs); n > 0 {
-		j := f.jobs[n-1].(*job[T])
-		f.jobs[n-1] = nil
-		f.jobs = f.jobs[:n-1]
-		return j
-	}
-	return new(job[T])
-}
-
-func putJob[T float](j *job[T]) {
-	// Drop the references to the caller's matrices.
-	j.a, j.b, j.c = nil, nil, nil
-	f := &freeJobs[jobIndex[T]()]
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.jobs) < maxFreeJobs {
-		f.jobs = append(f.jobs, j)
-	}
+// release gives the buffers back.
+func (ws workspace[T]) release() {
+	compute.Release(ws.a)
+	compute.Release(ws.b)
+	compute.Release(ws.tile)
 }
 
 // gemm computes C = alpha*op(A)*op(B) + beta*C with kern on up to threads
@@ -80,52 +45,20 @@ func gemm[T float](kern *kernel[T], threads int, transA, transB bool, m, n, k in
 		return
 	}
 	j := newJob(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	j.setParts(partition(m, n, k, kern, min(threads, maxThreads())))
-	j.run()
-	putJob(j)
+	j.pm, j.pn = partition(m, n, k, kern, min(threads, compute.MaxThreads()))
+	compute.Parts(j.pm*j.pn, j.runPart)
 }
 
-// newJob takes an idle job (or a new one) and fills in the operands and the inner
-// blocking. k >= 1 and alpha != 0.
+// newJob fills in the operands and the inner blocking. k >= 1 and alpha != 0.
 func newJob[T float](kern *kernel[T], transA, transB bool, m, n, k int,
 	alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
-	j := getJob[T]()
-	j.kern = kern
-	j.transA, j.transB = transA, transB
-	j.m, j.n, j.k = m, n, k
-	j.alpha, j.beta = alpha, beta
-	j.a, j.b, j.c = a, b, c
-	j.lda, j.ldb, j.ldc = lda, ldb, ldc
+	j := &job[T]{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
 	// Split k into equal blocks of at most kern.kc: the blocks, and so the
 	// order of the sums, depend on k only.
 	nk := (k + kern.kc - 1) / kern.kc
 	j.kc = (k + nk - 1) / nk
 	return j
-}
-
-// setParts splits C into pm x pn parts and makes a workspace for each.
-func (j *job[T]) setParts(pm, pn int) {
-	j.pm, j.pn = pm, pn
-	for len(j.ws) < pm*pn {
-		j.ws = append(j.ws, workspace[T]{})
-	}
-}
-
-// run computes all parts: part 0 on the calling goroutine, the others on
-// the workers.
-func (j *job[T]) run() {
-	parts := j.pm * j.pn
-	if parts == 1 {
-		j.runPart(0)
-		return
-	}
-	startWorkers()
-	j.wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		tasks <- task{r: j, part: p}
-	}
-	j.runPart(0)
-	j.wg.Wait()
 }
 
 // scaleC sets C = beta*C, writing zeros when beta is zero.
@@ -159,30 +92,21 @@ func (j *job[T]) runPart(p int) {
 	i0, i1 := span(pi, j.pm, j.m, j.kern.mr)
 	j0, j1 := span(pj, j.pn, j.n, j.kern.nr)
 	if i0 < i1 && j0 < j1 {
-		j.block(&j.ws[p], i0, i1, j0, j1)
+		j.block(i0, i1, j0, j1)
 	}
 }
-
-func (j *job[T]) done() { j.wg.Done() }
 
 // block computes rows i0..i1-1 and columns j0..j1-1 of C, where i0 and j0 lie
 // on the tile grid, in the GotoBLAS loop order: panels of nc columns, blocks
 // of kc along the inner dimension (B panel packed once), blocks of mc rows (A
 // block packed once), then the mr x nr tiles.
-func (j *job[T]) block(ws *workspace[T], i0, i1, j0, j1 int) {
+func (j *job[T]) block(i0, i1, j0, j1 int) {
 	kern := j.kern
 	mr, nr := kern.mr, kern.nr
 	mc := balance(i1-i0, kern.mc, mr)
 	nc := balance(j1-j0, kern.nc, nr)
-	if need := mc * j.kc; len(ws.a) < need {
-		ws.a = make([]T, need)
-	}
-	if need := nc * j.kc; len(ws.b) < need {
-		ws.b = make([]T, need)
-	}
-	if need := mr * nr; len(ws.tile) < need {
-		ws.tile = make([]T, need)
-	}
+	ws := newWorkspace[T](mc*j.kc, nc*j.kc, mr*nr)
+	defer ws.release()
 	for jc := j0; jc < j1; jc += nc {
 		nb := min(nc, j1-jc)
 		for pc := 0; pc < j.k; pc += j.kc {
@@ -197,7 +121,7 @@ func (j *job[T]) block(ws *workspace[T], i0, i1, j0, j1 int) {
 				mb := min(mc, i1-ic)
 				ap := ws.a[:roundUp(mb, mr)*kb]
 				packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
-				j.macro(ws, ap, bp, ic, mb, jc, nb, kb, beta)
+				j.macro(&ws, ap, bp, ic, mb, jc, nb, kb, beta)
 			}
 		}
 	}
@@ -282,36 +206,4 @@ func partition[T float](m, n, k int, kern *kernel[T], threads int) (pm, pn int) 
 		}
 	}
 	return pm, pn
-}
-
-// task is one part of a job for a worker goroutine.
-type task struct {
-	r    partRunner
-	part int
-}
-
-type partRunner interface {
-	runPart(p int)
-	done()
-}
-
-var (
-	tasks       = make(chan task, 64)
-	workersOnce sync.Once
-)
-
-// startWorkers starts the worker goroutines, one fewer than the cores (the
-// calling goroutine computes a part itself). They live as long as the
-// process and sleep while there is nothing to do.
-func startWorkers() {
-	workersOnce.Do(func() {
-		for i := 1; i < maxThreads(); i++ {
-			go func() {
-				for t := range tasks {
-					t.r.runPart(t.part)
-					t.r.done()
-				}
-			}()
-		}
-	})
 }

@@ -1,10 +1,6 @@
 package gemm
 
-import (
-	"fmt"
-	"runtime"
-	"sync/atomic"
-)
+import "fmt"
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C in single precision, where
 // op(X) is X, or X transposed when transX is true, op(A) is m x k, op(B) is
@@ -71,32 +67,4 @@ func checkMatrix(fn, name string, rows, cols, length, ld int, used bool) {
 		panic(fmt.Sprintf("gemm: %s: len(%s)=%d, need at least %d (%d x %d, ld %d)",
 			fn, name, length, need, rows, cols, ld))
 	}
-}
-
-// threadSetting is the value given to SetThreads; 0 means the default.
-var threadSetting atomic.Int64
-
-// maxThreads is the largest number of goroutines one call uses: the cores.
-func maxThreads() int { return runtime.NumCPU() }
-
-// Threads returns the number of goroutines a native Sgemm or Dgemm call may
-// use: the value given to SetThreads, by default runtime.GOMAXPROCS(0), and
-// never more than the number of cores.
-func Threads() int {
-	t := int(threadSetting.Load())
-	if t <= 0 {
-		t = runtime.GOMAXPROCS(0)
-	}
-	return max(1, min(t, maxThreads()))
-}
-
-// SetThreads sets the number of goroutines a native call may use and returns
-// the previous value of Threads. n <= 0 restores the default; n above the
-// number of cores is clamped. The result of a call does not depend on it.
-// In the openblas build it sets the goroutines that share the single-threaded
-// OpenBLAS calls of one product.
-func SetThreads(n int) int {
-	prev := Threads()
-	threadSetting.Store(int64(max(0, min(n, maxThreads()))))
-	return prev
 }

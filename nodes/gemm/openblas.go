@@ -3,8 +3,7 @@
 package gemm
 
 import (
-	"sync"
-
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes/gemm/internal/cblas"
 )
 
@@ -13,7 +12,7 @@ import (
 func Impl() string { return "openblas" }
 
 // OpenBLAS runs single-threaded; a call is split into parts of C in Go instead,
-// one cblas call per part, the parts shared among Threads() goroutines.
+// one cblas call per part, the parts shared among compute.Threads() goroutines.
 // OpenBLAS's own threads spin between calls and took the cores from the
 // goroutines of the loops around them: W4 took 22.5 ms with two OpenBLAS
 // threads and 20.4 ms with one, against 17 ms for the native build (16 ms now).
@@ -69,27 +68,13 @@ func operandOffsets(transA, transB bool, i0, j0, lda, ldb int) (ao, bo int) {
 
 // inParts calls part on the pm x pn parts of an m x n matrix (bounds on the
 // mr x nr tile grid, as the native driver cuts it), shared among up to
-// Threads() goroutines, the caller's one of them.
+// compute.Threads() goroutines, the caller's one of them.
 func inParts(pm, pn, m, n, mr, nr int, part func(i0, i1, j0, j1 int)) {
-	parts := pm * pn
-	workers := min(Threads(), parts)
-	run := func(w int) {
-		for p := w; p < parts; p += workers {
-			i0, i1 := span(p/pn, pm, m, mr)
-			j0, j1 := span(p%pn, pn, n, nr)
-			if i0 < i1 && j0 < j1 {
-				part(i0, i1, j0, j1)
-			}
+	compute.Parts(pm*pn, func(p int) {
+		i0, i1 := span(p/pn, pm, m, mr)
+		j0, j1 := span(p%pn, pn, n, nr)
+		if i0 < i1 && j0 < j1 {
+			part(i0, i1, j0, j1)
 		}
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(w)
-		}()
-	}
-	run(0)
-	wg.Wait()
+	})
 }

@@ -1,5 +1,7 @@
 package gemm
 
+import "github.com/unroll-ml/unroll/internal/compute"
+
 // packNative packs p.b for the native kernel: for each block q of the kc-blocking of k (the one a
 // job chooses, see newJob), all ceil(n/nr) panels of op(B) rows q·kc.., as packB lays them
 // out, one after the other; block q starts at q·kc·roundUp(n, nr).
@@ -29,10 +31,9 @@ func sgemmPackedNative(transA bool, m int, alpha float32, a []float32, lda int, 
 		return
 	}
 	j := newJob(kern, transA, false, m, p.n, p.k, alpha, a, lda, nil, 0, beta, c, ldc)
-	j.setParts(partition(m, p.n, p.k, kern, min(Threads(), maxThreads())))
+	j.pm, j.pn = partition(m, p.n, p.k, kern, compute.Threads())
 	pj := &packedJob{job: j, p: p}
-	pj.run()
-	putJob(j)
+	compute.Parts(j.pm*j.pn, pj.runPart)
 }
 
 // packedJob runs a job whose B is packed already.
@@ -40,24 +41,6 @@ type packedJob struct {
 	job *job[float32]
 	p   *PackedB
 }
-
-func (pj *packedJob) run() {
-	j := pj.job
-	parts := j.pm * j.pn
-	if parts == 1 {
-		pj.runPart(0)
-		return
-	}
-	startWorkers()
-	j.wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		tasks <- task{r: pj, part: p}
-	}
-	pj.runPart(0)
-	j.wg.Wait()
-}
-
-func (pj *packedJob) done() { pj.job.wg.Done() }
 
 // runPart computes part p of C as job.block does, taking the panels of B from the packing:
 // the same tiles, the same blocks of k and the same kernel, so the same sums.
@@ -71,14 +54,9 @@ func (pj *packedJob) runPart(part int) {
 	if i0 >= i1 || j0 >= j1 {
 		return
 	}
-	ws := &j.ws[part]
 	mc := balance(i1-i0, kern.mc, mr)
-	if need := mc * j.kc; len(ws.a) < need {
-		ws.a = make([]float32, need)
-	}
-	if need := mr * nr; len(ws.tile) < need {
-		ws.tile = make([]float32, need)
-	}
+	ws := newWorkspace[float32](mc*j.kc, 0, mr*nr)
+	defer ws.release()
 	np := roundUp(j.n, nr)
 	nb := j1 - j0
 	for pc := 0; pc < j.k; pc += j.kc {
@@ -93,7 +71,7 @@ func (pj *packedJob) runPart(part int) {
 			mb := min(mc, i1-ic)
 			ap := ws.a[:roundUp(mb, mr)*kb]
 			packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
-			j.macro(ws, ap, bp, ic, mb, j0, nb, kb, beta)
+			j.macro(&ws, ap, bp, ic, mb, j0, nb, kb, beta)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package gemm
 
 import (
+	"github.com/unroll-ml/unroll/internal/compute"
+
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -11,7 +13,7 @@ import (
 // calls.
 func TestSgemmPackedMatchesSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 2))
-	defer SetThreads(SetThreads(0))
+	defer compute.SetThreads(compute.SetThreads(0))
 	var p PackedB // reused from case to case
 	for _, tc := range []gemmCase{
 		{m: 32, n: 1024, k: 256, transB: true, alpha: 1, beta: 1},
@@ -26,7 +28,7 @@ func TestSgemmPackedMatchesSgemm(t *testing.T) {
 		a, b := to32(o.a), to32(o.b)
 		p.Pack(tc.transB, tc.k, tc.n, b, o.ldb)
 		for _, threads := range []int{1, 2, 3} {
-			SetThreads(threads)
+			compute.SetThreads(threads)
 			want, got := to32(o.c), to32(o.c)
 			if packedByOpenBLAS() {
 				sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
