@@ -75,6 +75,7 @@ type Builder struct {
 	inputs   []*input
 	byInput  map[string]*input
 	buffers  []bufferUpdate
+	shared   map[string]*gorgonia.Node
 	compiled bool
 }
 
@@ -87,6 +88,7 @@ func NewBuilder(ps *Params, mode Mode) *Builder {
 		names:   map[string]int{},
 		bound:   map[string]*gorgonia.Node{},
 		byInput: map[string]*input{},
+		shared:  map[string]*gorgonia.Node{},
 	}
 }
 
@@ -113,6 +115,24 @@ func (b *Builder) Name(base string) string {
 		return fmt.Sprintf("%s#%d", base, n)
 	}
 	return base
+}
+
+// Shared returns the node that make builds for key in this graph, calling make on the first
+// request only: a layer that adds many nodes to one graph (a recurrent cell, one step per time
+// step) builds once a value that all of them read (its weights, prepared for the products).
+func (b *Builder) Shared(key string, make func() (*gorgonia.Node, error)) (*gorgonia.Node, error) {
+	if n, ok := b.shared[key]; ok {
+		return n, nil
+	}
+	if err := b.checkOpen("shared node " + key); err != nil {
+		return nil, err
+	}
+	n, err := make()
+	if err != nil {
+		return nil, err
+	}
+	b.shared[key] = n
+	return n, nil
 }
 
 func (b *Builder) checkOpen(what string) error {

@@ -68,7 +68,7 @@ func (c *classifier) logits(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node,
 	if err != nil {
 		return nil, err
 	}
-	if h, err = nodes.ReLU(b, h); err != nil {
+	if h, err = (nodes.ReLU{}).Forward(b, h); err != nil {
 		return nil, err
 	}
 	return c.fc2.Forward(b, h)
@@ -85,7 +85,7 @@ func (c *classifier) predictor(n int) (*graph.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	probs, err := nodes.Softmax(b, logits)
+	probs, err := nodes.Softmax{}.Forward(b, logits)
 	if err != nil {
 		return nil, err
 	}

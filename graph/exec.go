@@ -43,6 +43,16 @@ type Preallocator interface {
 	DoInto(out *tensor.Dense, inputs ...gorgonia.Value) (gorgonia.Value, error)
 }
 
+// gorgoniaPrealloc runs a Gorgonia op that can write into a given buffer (its own
+// UsePreallocDoer interface, which its elementwise arithmetic implements: the sums that
+// gorgonia.Grad adds where a value feeds several nodes) as a Preallocator, so that it does not
+// allocate its result on every run.
+type gorgoniaPrealloc struct{ op gorgonia.UsePreallocDoer }
+
+func (p gorgoniaPrealloc) DoInto(out *tensor.Dense, inputs ...gorgonia.Value) (gorgonia.Value, error) {
+	return p.op.UsePreallocDo(out, inputs...)
+}
+
 // executor runs, in topological order, the operations that the needed nodes depend on, calling
 // each Op directly. Values live in a slice indexed by node; a node whose op is a Preallocator
 // keeps one output buffer for the life of the program.
@@ -105,8 +115,13 @@ func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, err
 			s.args = append(s.args, j)
 		}
 		s.buf = make([]gorgonia.Value, len(s.args))
-		if p, ok := n.Op().(Preallocator); ok && n.Dims() > 0 {
-			s.pre = p
+		if n.Dims() > 0 {
+			switch op := n.Op().(type) {
+			case Preallocator:
+				s.pre = op
+			case gorgonia.UsePreallocDoer:
+				s.pre = gorgoniaPrealloc{op}
+			}
 		}
 		e.steps = append(e.steps, s)
 	}

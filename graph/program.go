@@ -108,6 +108,9 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 		if err != nil {
 			return nil, fmt.Errorf("graph: symbolic gradient: %w", err)
 		}
+		if err := jointGradients(b.g, wrt, gs); err != nil {
+			return nil, err
+		}
 		for i := range p.grads {
 			p.grads[i].node = gs[i]
 		}

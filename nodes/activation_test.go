@@ -26,14 +26,14 @@ func paramInput(t *testing.T, init graph.Init, shape ...int) (*graph.Params, fun
 func TestActivationGradients(t *testing.T) {
 	cases := []struct {
 		name string
-		f    nodes.Func
+		f    nodes.Layer
 	}{
-		{"relu", nodes.ReLU},
-		{"leaky relu", nodes.LeakyReLU(0.1)},
-		{"tanh", nodes.Tanh},
-		{"sigmoid", nodes.Sigmoid},
-		{"softmax", nodes.Softmax},
-		{"log softmax", nodes.LogSoftmax},
+		{"relu", nodes.ReLU{}},
+		{"leaky relu", nodes.LeakyReLU{Slope: 0.1}},
+		{"tanh", nodes.Tanh{}},
+		{"sigmoid", nodes.Sigmoid{}},
+		{"softmax", nodes.Softmax{}},
+		{"log softmax", nodes.LogSoftmax{}},
 	}
 	for _, c := range cases {
 		for _, shape := range [][]int{{3, 5}, {2, 3, 4}} {
@@ -43,7 +43,7 @@ func TestActivationGradients(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				return c.f(b, xn)
+				return c.f.Forward(b, xn)
 			}
 			checkGrad(t, c.name, ps, build, nil, graph.MaxPerTensor(0))
 		}
@@ -66,14 +66,14 @@ func TestActivationValues(t *testing.T) {
 		"softmax":    func(i int) float64 { return softmaxRef(xs[i/4*4 : i/4*4+4])[i%4] },
 		"logsoftmax": func(i int) float64 { return math.Log(softmaxRef(xs[i/4*4 : i/4*4+4])[i%4]) },
 	}
-	funcs := map[string]nodes.Func{"relu": nodes.ReLU, "leaky": nodes.LeakyReLU(0.2), "tanh": nodes.Tanh,
-		"sigmoid": nodes.Sigmoid, "softmax": nodes.Softmax, "logsoftmax": nodes.LogSoftmax}
+	funcs := map[string]nodes.Layer{"relu": nodes.ReLU{}, "leaky": nodes.LeakyReLU{Slope: 0.2}, "tanh": nodes.Tanh{},
+		"sigmoid": nodes.Sigmoid{}, "softmax": nodes.Softmax{}, "logsoftmax": nodes.LogSoftmax{}}
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 		b := graph.NewBuilder(graph.NewParams(graph.Dtype(dt)), graph.Eval)
 		x, _ := b.Input("x", 2, 4)
 		outs := map[string]*gorgonia.Node{}
 		for name, f := range funcs {
-			y, err := f(b, x)
+			y, err := f.Forward(b, x)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestFuncsAreLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := []nodes.Layer{conv, nodes.ReLU, pool, nodes.Flatten, drop, fc, nodes.LeakyReLU(0.01), nodes.LogSoftmax}
+	model := []nodes.Layer{conv, nodes.ReLU{}, pool, nodes.Flatten{}, drop, fc, nodes.LeakyReLU{Slope: 0.01}, nodes.LogSoftmax{}}
 	b := graph.NewBuilder(ps, graph.Eval)
 	x, _ := b.Input("x", 2, 1, 6, 6)
 	y := x
@@ -173,11 +173,11 @@ func TestFuncsAreLayers(t *testing.T) {
 
 func TestActivationErrors(t *testing.T) {
 	b := graph.NewBuilder(graph.NewParams(), graph.Eval)
-	_, err := nodes.ReLU(b, nil)
+	_, err := nodes.ReLU{}.Forward(b, nil)
 	wantErr(t, "nil", err, "relu: nil input")
-	_, err = nodes.Softmax(b, nil)
+	_, err = nodes.Softmax{}.Forward(b, nil)
 	wantErr(t, "nil softmax", err, "softmax: nil input")
 	x, _ := b.Input("x", 2, 2)
-	_, err = nodes.LeakyReLU(math.Inf(1))(b, x)
+	_, err = nodes.LeakyReLU{Slope: math.Inf(1)}.Forward(b, x)
 	wantErr(t, "slope", err, "leakyrelu: slope must be finite, got +Inf")
 }

@@ -187,7 +187,7 @@ func TestLayersRefuseBadInput(t *testing.T) {
 		}},
 		{"leaky relu infinite slope", "slope must be finite, got +Inf", func(ps *graph.Params) error {
 			b, x := input(ps, 2, 3)
-			_, err := nodes.LeakyReLU(math.Inf(1))(b, x)
+			_, err := nodes.LeakyReLU{Slope: math.Inf(1)}.Forward(b, x)
 			return err
 		}},
 		{"softmax cross-entropy label count", "labels must be (4), one class id per example, have shape (3)", func(ps *graph.Params) error {
@@ -305,7 +305,7 @@ func TestRunRefusesBadValues(t *testing.T) {
 		}, graph.Feeds{"ids": graph.NewTensor(tensor.Float32, []int{2}, []float64{1, 7})}},
 		{"NaN input", `input "x" holds NaN at element 3`, func(b *graph.Builder) (*gorgonia.Node, error) {
 			x, _ := b.Input("x", 2, 2)
-			return nodes.ReLU(b, x)
+			return nodes.ReLU{}.Forward(b, x)
 		}, graph.Feeds{"x": graph.NewTensor(tensor.Float32, []int{2, 2}, []float64{0, 1, 2, math.NaN()})}},
 	}
 	for _, c := range cases {

@@ -246,7 +246,7 @@ func TestConvsDifferingOnlyInDilation(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		yf2, err := nodes.Tanh(b, yf)
+		yf2, err := nodes.Tanh{}.Forward(b, yf)
 		if err != nil {
 			return nil, err
 		}
@@ -524,7 +524,7 @@ func TestFusedReLU(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				return nodes.ReLU(b, y)
+				return nodes.ReLU{}.Forward(b, y)
 			})} {
 				b := graph.NewBuilder(ps, graph.Train)
 				xn, _ := b.Input("x", c.in...)
@@ -595,7 +595,7 @@ func TestFusedReLUThenMaxPool(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				if y, err = nodes.ReLU(b, y); err != nil {
+				if y, err = (nodes.ReLU{}).Forward(b, y); err != nil {
 					return nil, err
 				}
 				return pool.Forward(b, y)

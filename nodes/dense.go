@@ -6,6 +6,7 @@ import (
 	"gorgonia.org/gorgonia"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
 )
 
 // Dense is a fully connected layer (PyTorch's Linear): y = x Wᵀ + b, with x of shape
@@ -98,7 +99,7 @@ func (d *Dense) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, err
 		}
 		args = append(args, bias)
 	}
-	y, err := gorgonia.ApplyOpWithName(linearOp{bias: d.bias}, b.Name(d.name), args...) // (B, out)
+	y, err := ops.Linear(b.Name(d.name), args...) // (B, out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}

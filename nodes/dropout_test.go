@@ -130,7 +130,7 @@ func TestDropoutAppliedTwiceAndGradient(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		y, err = nodes.Tanh(b, y)
+		y, err = nodes.Tanh{}.Forward(b, y)
 		if err != nil {
 			return nil, err
 		}

@@ -2,20 +2,21 @@ package nodes
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
-	"github.com/unroll-ml/unroll/internal/compute"
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
 )
 
 // Flatten maps (B, d1, d2, ...) to (B, d1·d2·...), keeping the batch axis: the bridge from
 // convolutions (B, C, H, W) to Dense layers (B, C·H·W), in PyTorch's order (channel, then
-// row, then column). A Func, it is also a Layer.
-var Flatten Func = func(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+// row, then column). A layer without parameters, like PyTorch's nn.Flatten().
+type Flatten struct{}
+
+// Forward adds the flattening of x to b's graph.
+func (Flatten) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if x == nil {
 		return nil, fmt.Errorf("flatten: nil input")
 	}
@@ -77,67 +78,9 @@ func resolveShape(from tensor.Shape, shape []int) ([]int, error) {
 }
 
 func reshape(b *graph.Builder, what string, x *gorgonia.Node, to []int) (*gorgonia.Node, error) {
-	y, err := applyOp(reshapeOp{from: x.Shape().Clone(), to: tensor.Shape(to)}, b.Name(what), x)
+	y, err := ops.Reshape(x, to, b.Name(what))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return y, nil
-}
-
-// reshapeOp copies a tensor of shape from into a new tensor of shape to (the same number of
-// elements). It copies rather than sharing the input's memory, so that no later in-place
-// operation can change a value the caller fed. Its gradient is the reshape back.
-type reshapeOp struct {
-	pure
-	from, to tensor.Shape
-}
-
-func (op reshapeOp) Arity() int            { return 1 }
-func (op reshapeOp) Type() hm.Type         { return hm.NewFnType(tensorOf(len(op.from)), tensorOf(len(op.to))) }
-func (op reshapeOp) String() string        { return fmt.Sprintf("reshape %v -> %v", op.from, op.to) }
-func (op reshapeOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "unroll.reshape %v->%v", op.from, op.to) }
-func (op reshapeOp) Hashcode() uint32      { return hashOf(op) }
-func (op reshapeOp) DiffWRT(int) []bool    { return []bool{true} }
-
-func (op reshapeOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	if !s.Eq(op.from) {
-		return nil, fmt.Errorf("%v: input has shape %v", op, s)
-	}
-	return op.to.Clone(), nil
-}
-
-func (op reshapeOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto copies the input into out (a new tensor when out is nil).
-func (op reshapeOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	if !ts[0].Shape().Eq(op.from) {
-		return nil, fmt.Errorf("%v: input has shape %v", op, ts[0].Shape())
-	}
-	if out, err = outputFor(op, out, dt, op.to); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		compute.Copy(data[float32](out), data[float32](ts[0]))
-	} else {
-		compute.Copy(data[float64](out), data[float64](ts[0]))
-	}
-	return out, nil
-}
-
-func (op reshapeOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	dx, err := applyOp(reshapeOp{from: op.to, to: op.from}, gradName(out, "x"), grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
 }

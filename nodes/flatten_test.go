@@ -14,7 +14,7 @@ import (
 func TestFlattenAndReshape(t *testing.T) {
 	b := graph.NewBuilder(graph.NewParams(), graph.Eval)
 	x, _ := b.Input("x", 2, 3, 2, 2)
-	f, err := nodes.Flatten(b, x)
+	f, err := nodes.Flatten{}.Forward(b, x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestFlattenGradient(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		if y, err = nodes.Flatten(b, y); err != nil {
+		if y, err = (nodes.Flatten{}).Forward(b, y); err != nil {
 			return nil, err
 		}
 		return fc.Forward(b, y)

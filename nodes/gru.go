@@ -4,6 +4,7 @@ import (
 	"gorgonia.org/gorgonia"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
 )
 
 // GRUCell is the gated recurrent unit in PyTorch's variant (nn.GRUCell). From the input x_t
@@ -27,7 +28,7 @@ type GRUCell struct{ cellBase }
 
 // NewGRUCell creates a GRU cell with input width in and hidden width hidden in ps.
 func NewGRUCell(ps *graph.Params, name string, in, hidden int, opts ...CellOption) (*GRUCell, error) {
-	c, err := newCellBase(ps, cellGRU, name, in, hidden, opts)
+	c, err := newCellBase(ps, ops.GRU, name, in, hidden, opts)
 	if err != nil {
 		return nil, err
 	}

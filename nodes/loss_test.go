@@ -120,7 +120,7 @@ func TestLossGradients(t *testing.T) {
 			return nil, err
 		}
 		// Tanh on the target side gives the target a gradient path too.
-		qt, err := nodes.Tanh(b, q)
+		qt, err := nodes.Tanh{}.Forward(b, q)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"gorgonia.org/gorgonia"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
 )
 
 // LSTMCell is the long short-term memory cell (PyTorch's nn.LSTMCell). From the input x_t
@@ -27,7 +28,7 @@ type LSTMCell struct{ cellBase }
 
 // NewLSTMCell creates an LSTM cell with input width in and hidden width hidden in ps.
 func NewLSTMCell(ps *graph.Params, name string, in, hidden int, opts ...CellOption) (*LSTMCell, error) {
-	c, err := newCellBase(ps, cellLSTM, name, in, hidden, opts)
+	c, err := newCellBase(ps, ops.LSTM, name, in, hidden, opts)
 	if err != nil {
 		return nil, err
 	}

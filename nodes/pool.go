@@ -2,15 +2,12 @@ package nodes
 
 import (
 	"fmt"
-	"hash"
-	"math"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
-	"github.com/unroll-ml/unroll/internal/compute"
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
 )
 
 // PoolOption configures the pooling layers: a WindowOption (Stride, Padding, SamePadding,
@@ -31,30 +28,16 @@ func (o poolFunc) applyPool(c *poolConfig) { o(c) }
 // counts as zeros.
 func ExcludePadding() PoolOption { return poolFunc(func(c *poolConfig) { c.excludePad = true }) }
 
-type poolKind int
-
-const (
-	maxPool poolKind = iota
-	avgPool
-)
-
-func (k poolKind) String() string {
-	if k == maxPool {
-		return "max pool"
-	}
-	return "avg pool"
-}
-
 // pool is what the max and average pooling layers share.
 type pool struct {
 	name       string
-	kind       poolKind
+	kind       ops.PoolKind
 	dims       int // spatial axes: 1 or 2
 	spec       windowSpec
 	excludePad bool
 }
 
-func newPool(name string, kind poolKind, dims, kernel int, opts []PoolOption) (pool, error) {
+func newPool(name string, kind ops.PoolKind, dims, kernel int, opts []PoolOption) (pool, error) {
 	var cfg poolConfig
 	for _, o := range opts {
 		if o != nil {
@@ -65,13 +48,13 @@ func newPool(name string, kind poolKind, dims, kernel int, opts []PoolOption) (p
 	if err != nil {
 		return pool{}, fmt.Errorf("%s: %w", name, err)
 	}
-	if kind == avgPool && (spec.dh > 1 || spec.dw > 1) {
+	if kind == ops.AvgPool && (spec.DH > 1 || spec.DW > 1) {
 		return pool{}, fmt.Errorf("%s: average pooling takes no dilation, got %s", name, sizes(cfg.dilation))
 	}
-	if kind == maxPool && cfg.excludePad {
+	if kind == ops.MaxPool && cfg.excludePad {
 		return pool{}, fmt.Errorf("%s: ExcludePadding applies to average pooling only", name)
 	}
-	if err := checkPoolPad(spec.window); err != nil {
+	if err := checkPoolPad(spec.Window); err != nil {
 		return pool{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return pool{name: name, kind: kind, dims: dims, spec: spec, excludePad: cfg.excludePad}, nil
@@ -79,9 +62,9 @@ func newPool(name string, kind poolKind, dims, kernel int, opts []PoolOption) (p
 
 // checkPoolPad refuses padding above half the kernel size, as PyTorch does: a window could
 // then hold padding only.
-func checkPoolPad(w window) error {
-	if w.pt > w.kh/2 || w.pb > w.kh/2 || w.pl > w.kw/2 || w.pr > w.kw/2 {
-		return fmt.Errorf("padding (%d, %d, %d, %d) is more than half the kernel %dx%d", w.pt, w.pb, w.pl, w.pr, w.kh, w.kw)
+func checkPoolPad(w ops.Window) error {
+	if w.PT > w.KH/2 || w.PB > w.KH/2 || w.PL > w.KW/2 || w.PR > w.KW/2 {
+		return fmt.Errorf("padding (%d, %d, %d, %d) is more than half the kernel %dx%d", w.PT, w.PB, w.PL, w.PR, w.KH, w.KW)
 	}
 	return nil
 }
@@ -89,21 +72,21 @@ func checkPoolPad(w window) error {
 // Name is the layer's name.
 func (p *pool) Name() string { return p.name }
 
-func (p *pool) geometry(x []int) (window, []int, error) {
+func (p *pool) geometry(x []int) (ops.Window, []int, error) {
 	if p.dims == 1 && len(x) != 3 {
-		return window{}, nil, fmt.Errorf("%s: input must be (batch, channels, length), has shape %v", p.name, tensor.Shape(x))
+		return ops.Window{}, nil, fmt.Errorf("%s: input must be (batch, channels, length), has shape %v", p.name, tensor.Shape(x))
 	}
 	if p.dims == 2 && len(x) != 4 {
-		return window{}, nil, fmt.Errorf("%s: input must be (batch, channels, height, width), has shape %v", p.name, tensor.Shape(x))
+		return ops.Window{}, nil, fmt.Errorf("%s: input must be (batch, channels, height, width), has shape %v", p.name, tensor.Shape(x))
 	}
-	h, w := spatial(x)
+	h, w := spatialOf(x)
 	win := p.spec.resolve(h, w)
 	if err := checkPoolPad(win); err != nil {
-		return window{}, nil, fmt.Errorf("%s: %w", p.name, err)
+		return ops.Window{}, nil, fmt.Errorf("%s: %w", p.name, err)
 	}
-	ho, wo, err := win.outSize(h, w, p.dims == 1)
+	ho, wo, err := win.OutSize(h, w, p.dims == 1)
 	if err != nil {
-		return window{}, nil, fmt.Errorf("%s: %w", p.name, err)
+		return ops.Window{}, nil, fmt.Errorf("%s: %w", p.name, err)
 	}
 	if p.dims == 1 {
 		return win, []int{x[0], x[1], wo}, nil
@@ -127,8 +110,7 @@ func (p *pool) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, erro
 	if err != nil {
 		return nil, err
 	}
-	op := poolOp{kind: p.kind, win: win, rank: p.dims + 2, excludePad: p.excludePad}
-	y, err := applyOp(op, b.Name(p.name), x)
+	y, err := ops.Pool(p.kind, win, p.dims+2, p.excludePad, b.Name(p.name), x)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
@@ -149,7 +131,7 @@ type MaxPool2D struct{ pool }
 // NewMaxPool2D returns a max pooling layer with a square window of size kernel. Options:
 // Stride, Padding, SamePadding, Dilation, KernelSize.
 func NewMaxPool2D(name string, kernel int, opts ...PoolOption) (*MaxPool2D, error) {
-	p, err := newPool(name, maxPool, 2, kernel, opts)
+	p, err := newPool(name, ops.MaxPool, 2, kernel, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +144,7 @@ type MaxPool1D struct{ pool }
 // NewMaxPool1D returns a 1-D max pooling layer with a window of size kernel. Options: Stride,
 // Padding, SamePadding, Dilation.
 func NewMaxPool1D(name string, kernel int, opts ...PoolOption) (*MaxPool1D, error) {
-	p, err := newPool(name, maxPool, 1, kernel, opts)
+	p, err := newPool(name, ops.MaxPool, 1, kernel, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +163,7 @@ type AvgPool2D struct{ pool }
 // NewAvgPool2D returns an average pooling layer with a square window of size kernel. Options:
 // Stride, Padding, SamePadding, KernelSize, ExcludePadding.
 func NewAvgPool2D(name string, kernel int, opts ...PoolOption) (*AvgPool2D, error) {
-	p, err := newPool(name, avgPool, 2, kernel, opts)
+	p, err := newPool(name, ops.AvgPool, 2, kernel, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -194,428 +176,13 @@ type AvgPool1D struct{ pool }
 // NewAvgPool1D returns a 1-D average pooling layer with a window of size kernel. Options:
 // Stride, Padding, SamePadding, ExcludePadding.
 func NewAvgPool1D(name string, kernel int, opts ...PoolOption) (*AvgPool1D, error) {
-	p, err := newPool(name, avgPool, 1, kernel, opts)
+	p, err := newPool(name, ops.AvgPool, 1, kernel, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &AvgPool1D{p}, nil
 }
 
-// poolOp is max or average pooling: input x (N, C, H, W), or (N, C, L) with rank 3; output
-// (N, C, Ho, Wo). Its attributes, all in its hash: the kind, the window, the rank and, for
-// average pooling, whether padding is left out of the divisor.
-type poolOp struct {
-	pure
-	kind       poolKind
-	win        window
-	rank       int
-	excludePad bool
-}
-
-func (op poolOp) Arity() int { return 1 }
-func (op poolOp) Type() hm.Type {
-	t := tensorOf(op.rank)
-	return hm.NewFnType(t, t)
-}
-func (op poolOp) String() string {
-	return fmt.Sprintf("%v %dd(%v, exclude padding %v)", op.kind, op.rank-2, op.win, op.excludePad)
-}
-func (op poolOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.pool kind=%d rank=%d excludepad=%v %v", op.kind, op.rank, op.excludePad, op.win)
-}
-func (op poolOp) Hashcode() uint32 { return hashOf(op) }
-
-// poolDims are the sizes of one pooling: planes n·c, input h x w, output ho x wo.
-type poolDims struct {
-	planes, h, w, ho, wo int
-}
-
-func poolSizes(op fmt.Stringer, win window, rank int, xs []int) (poolDims, error) {
-	if len(xs) != rank {
-		return poolDims{}, fmt.Errorf("%v: input has shape %v", op, tensor.Shape(xs))
-	}
-	d := poolDims{planes: xs[0] * xs[1]}
-	d.h, d.w = spatial(xs)
-	var err error
-	d.ho, d.wo, err = win.outSize(d.h, d.w, rank == 3)
-	return d, err
-}
-
-func (d poolDims) shape(xs []int) []int {
-	if len(xs) == 3 {
-		return []int{xs[0], xs[1], d.wo}
-	}
-	return []int{xs[0], xs[1], d.ho, d.wo}
-}
-
-func (op poolOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	d, err := poolSizes(op, op.win, op.rank, xs)
-	if err != nil {
-		return nil, err
-	}
-	return d.shape(xs), nil
-}
-
-func (op poolOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes the pooling into out (a new tensor when out is nil).
-func (op poolOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	xs := ts[0].Shape()
-	d, err := poolSizes(op, op.win, op.rank, xs)
-	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, d.shape(xs)); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		poolForward(op, d, data[float32](ts[0]), data[float32](out))
-	} else {
-		poolForward(op, d, data[float64](ts[0]), data[float64](out))
-	}
-	return out, nil
-}
-
-// windowRange returns the kernel offsets [lo, hi) whose input position
-// start + k·dilation lies in [0, size).
-func windowRange(start, dilation, kernel, size int) (int, int) {
-	return validRange(start, dilation, size, kernel)
-}
-
-// tiles reports whether the windows tile the input: each input element lies in at most one
-// window (stride = kernel, no padding, no dilation), so that a window is a plain block.
-func (w window) tiles() bool {
-	return w.sh == w.kh && w.sw == w.kw && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pb == 0 && w.pl == 0 && w.pr == 0
-}
-
-// poolForward pools every plane (n, c) of x into y, the planes shared among the threads.
-func poolForward[T float](op poolOp, d poolDims, x, y []T) {
-	compute.For(d.planes, d.planes*d.h*d.w, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
-			yp := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-			if op.kind == maxPool && op.win.tiles() {
-				maxPoolTiles(op.win, d, xp, yp)
-				continue
-			}
-			poolPlane(op, d, xp, yp)
-		}
-	})
-}
-
-// maxPoolTiles is max pooling of one plane when the windows tile it. Like poolPlane it gives
-// NaN for a window holding one (Go's max propagates NaN).
-func maxPoolTiles[T float](win window, d poolDims, xp, yp []T) {
-	for i := 0; i < d.ho; i++ {
-		out := yp[i*d.wo : (i+1)*d.wo]
-		if win.kh == 2 && win.kw == 2 {
-			r0 := xp[2*i*d.w : 2*i*d.w+2*d.wo]
-			r1 := xp[(2*i+1)*d.w : (2*i+1)*d.w+2*d.wo]
-			for j := range out {
-				out[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
-			}
-			continue
-		}
-		for j := range out {
-			best := T(math.Inf(-1))
-			for p := 0; p < win.kh; p++ {
-				row := xp[(i*win.kh+p)*d.w+j*win.kw : (i*win.kh+p)*d.w+(j+1)*win.kw]
-				for _, v := range row {
-					if v > best || v != v {
-						best = v
-					}
-				}
-			}
-			out[j] = best
-		}
-	}
-}
-
-// poolPlane pools one plane xp (h, w) into yp (ho, wo), for any window.
-func poolPlane[T float](op poolOp, d poolDims, xp, yp []T) {
-	win := op.win
-	negInf := T(math.Inf(-1))
-	for i := 0; i < d.ho; i++ {
-		y0 := i*win.sh - win.pt
-		plo, phi := windowRange(y0, win.dh, win.kh, d.h)
-		for j := 0; j < d.wo; j++ {
-			x0 := j*win.sw - win.pl
-			qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
-			if op.kind == maxPool {
-				best := negInf
-				for p := plo; p < phi; p++ {
-					row := xp[(y0+p*win.dh)*d.w:]
-					for q := qlo; q < qhi; q++ {
-						if v := row[x0+q*win.dw]; v > best || v != v {
-							best = v
-						}
-					}
-				}
-				yp[i*d.wo+j] = best
-				continue
-			}
-			var s T
-			for p := plo; p < phi; p++ {
-				row := xp[(y0+p*win.dh)*d.w:]
-				for q := qlo; q < qhi; q++ {
-					s += row[x0+q*win.dw]
-				}
-			}
-			yp[i*d.wo+j] = s / T(op.divisor(phi-plo, qhi-qlo))
-		}
-	}
-}
-
-// divisor is what an average divides by, given the number of rows and columns of the window
-// inside the input.
-func (op poolOp) divisor(rows, cols int) int {
-	if op.excludePad {
-		return max(rows*cols, 1)
-	}
-	return op.win.kh * op.win.kw
-}
-
-func (op poolOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (op poolOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%v: expected 1 input, got %d", op, len(in))
-	}
-	dx, err := applyOp(poolGradOp{fwd: op}, gradName(out, "x"), in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
-}
-
-// poolGradOp is the gradient of a pooling: inputs x and dy, output dx of x's shape. Max
-// pooling finds each window's first maximum again in x and adds dy there; average pooling
-// adds dy/D to every input element of the window.
-//
-// With relu set (max pooling only), the op also applies the gradient of a ReLU whose output
-// x is: each gradient reaches its window's maximum only where that maximum is above 0. A
-// convolution with FusedReLU followed by max pooling differentiates this way, in one pass
-// (see reluPoolGrad).
-type poolGradOp struct {
-	pure
-	backwardOnly
-	fwd  poolOp
-	relu bool
-}
-
-func (op poolGradOp) Arity() int { return 2 }
-func (op poolGradOp) Type() hm.Type {
-	t := tensorOf(op.fwd.rank)
-	return hm.NewFnType(t, t, t)
-}
-func (op poolGradOp) String() string {
-	if op.relu {
-		return fmt.Sprintf("d(relu, %v)", op.fwd)
-	}
-	return fmt.Sprintf("d(%v)", op.fwd)
-}
-func (op poolGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.pool.dx relu=%v ", op.relu)
-	op.fwd.WriteHash(h)
-}
-func (op poolGradOp) Hashcode() uint32 { return hashOf(op) }
-
-func (op poolGradOp) check(xs, dys []int) (poolDims, error) {
-	d, err := poolSizes(op, op.fwd.win, op.fwd.rank, xs)
-	if err != nil {
-		return d, err
-	}
-	if !tensor.Shape(dys).Eq(tensor.Shape(d.shape(xs))) {
-		return d, fmt.Errorf("%v: gradient %v does not match the input %v", op, tensor.Shape(dys), tensor.Shape(xs))
-	}
-	return d, nil
-}
-
-func (op poolGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	dys, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := op.check(xs, dys); err != nil {
-		return nil, err
-	}
-	return xs.Clone(), nil
-}
-
-func (op poolGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes dx into out (a new tensor when out is nil).
-func (op poolGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
-	if err != nil {
-		return nil, err
-	}
-	xs := ts[0].Shape()
-	d, err := op.check(xs, ts[1].Shape())
-	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, xs); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		poolBackward(op.fwd, op.relu, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	} else {
-		poolBackward(op.fwd, op.relu, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
-	}
-	return out, nil
-}
-
-// poolBackward computes dx plane by plane, the planes shared among the threads: each plane of
-// dx receives gradient from the windows of its own plane only. With relu, a maximum's
-// gradient passes only where the maximum is above 0.
-func poolBackward[T float](op poolOp, relu bool, d poolDims, x, dy, dx []T) {
-	compute.For(d.planes, 2*d.planes*d.h*d.w, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := x[pl*d.h*d.w : (pl+1)*d.h*d.w]
-			dxp := dx[pl*d.h*d.w : (pl+1)*d.h*d.w]
-			dyp := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-			if op.kind == maxPool && op.win.tiles() && op.win.kh == 2 && op.win.kw == 2 && is32[T]() {
-				if d.h != 2*d.ho || d.w != 2*d.wo {
-					clear(dxp) // the rows or columns no window covers
-				}
-				maxPoolGrad2x2(d, relu, f32s(xp), f32s(dyp), f32s(dxp))
-				continue
-			}
-			clear(dxp)
-			poolGradPlane(op, relu, d, xp, dyp, dxp)
-		}
-	})
-}
-
-// maxPoolGrad2x2 writes the gradient of one plane of a 2x2 max pooling with stride 2: each
-// window's four elements of dx get dy at the window's first maximum and 0 elsewhere, as in
-// poolGradPlane. The maximum is found without branches, on integer keys that order the
-// floats as < does (with -0 = +0); a window holding a NaN takes the general rule (the last
-// NaN gets the gradient). With relu, a maximum not above 0 gets 0.
-func maxPoolGrad2x2(d poolDims, relu bool, xp, dyp, dxp []float32) {
-	var keepAll uint32 // all ones: the gradient passes whatever the maximum
-	if !relu {
-		keepAll = ^uint32(0)
-	}
-	for i := 0; i < d.ho; i++ {
-		r0 := 2 * i * d.w
-		r1 := r0 + d.w
-		n := 2 * d.wo
-		g := dyp[i*d.wo : (i+1)*d.wo]
-		x0, x1 := xp[r0:r0+n], xp[r1:r1+n]
-		d0, d1 := dxp[r0:r0+n], dxp[r1:r1+n]
-		for j, gj := range g {
-			a, b := x0[2*j:2*j+2], x1[2*j:2*j+2]
-			ka, ma := orderKey(a[0])
-			kb, mb := orderKey(a[1])
-			kc, mc := orderKey(b[0])
-			ke, me := orderKey(b[1])
-			o0, o1 := d0[2*j:2*j+2], d1[2*j:2*j+2]
-			o0[0], o0[1], o1[0], o1[1] = 0, 0, 0, 0
-			var at int
-			var pass uint32                       // all ones when the gradient passes
-			if max(ma, mb, mc, me) > 0x7f800000 { // a NaN, rare
-				at = -1
-				var best float32
-				for k, v := range [4]float32{a[0], a[1], b[0], b[1]} {
-					if at < 0 || v > best || v != v {
-						best, at = v, k
-					}
-				}
-				if !relu || best > 0 {
-					pass = ^uint32(0)
-				}
-			} else {
-				m := max(ka, kb, kc, ke)
-				na := b2i(ka != m)
-				nb := b2i(kb != m)
-				nc := b2i(kc != m)
-				at = na * (1 + nb*(1+nc))              // the first of the four equal to the maximum
-				pass = keepAll | uint32(int32(-m)>>31) // or ones when m > 0 (keys order as the values)
-			}
-			g := math.Float32frombits(math.Float32bits(gj) & pass)
-			dxp[r0+(at>>1)*d.w+2*j+at&1] = g // row r0 or r1, without a branch
-		}
-	}
-}
-
-// orderKey returns an integer that orders float32 values as < does, with -0 equal to +0 (the
-// magnitude, negated for negative values), and the magnitude's bits, above 0x7f800000 for NaN.
-func orderKey(v float32) (key, mag int32) {
-	u := math.Float32bits(v)
-	mag = int32(u & 0x7fffffff)
-	s := int32(u) >> 31
-	return (mag ^ s) - s, mag
-}
-
-// b2i is 1 for true and 0 for false, without a branch.
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// poolGradPlane adds the gradient of one plane, for any window; dxp starts at zero. With relu,
-// a maximum not above 0 gets no gradient.
-func poolGradPlane[T float](op poolOp, relu bool, d poolDims, xp, dyp, dxp []T) {
-	win := op.win
-	for i := 0; i < d.ho; i++ {
-		y0 := i*win.sh - win.pt
-		plo, phi := windowRange(y0, win.dh, win.kh, d.h)
-		for j := 0; j < d.wo; j++ {
-			x0 := j*win.sw - win.pl
-			qlo, qhi := windowRange(x0, win.dw, win.kw, d.w)
-			g := dyp[i*d.wo+j]
-			if op.kind == maxPool {
-				at := -1
-				var best T
-				for p := plo; p < phi; p++ {
-					base := (y0 + p*win.dh) * d.w
-					for q := qlo; q < qhi; q++ {
-						k := base + x0 + q*win.dw
-						if v := xp[k]; at < 0 || v > best || v != v {
-							best, at = v, k
-						}
-					}
-				}
-				if at >= 0 && (!relu || best > 0) {
-					dxp[at] += g
-				}
-				continue
-			}
-			g /= T(op.divisor(phi-plo, qhi-qlo))
-			for p := plo; p < phi; p++ {
-				row := dxp[(y0+p*win.dh)*d.w:]
-				for q := qlo; q < qhi; q++ {
-					row[x0+q*win.dw] += g
-				}
-			}
-		}
-	}
-}
-
-// GlobalAvgPool2D averages each channel of an NCHW image over all its positions:
-//
-//	y[n, c] = (1/(H·W)) Σ_i Σ_j x[n, c, i, j]
-//
 // mapping (B, C, H, W) to (B, C), ready for a Dense layer (PyTorch's AdaptiveAvgPool2d(1)
 // followed by a flatten). The gradient is dy[n, c]/(H·W) at every position.
 type GlobalAvgPool2D struct{ name string }
@@ -634,152 +201,17 @@ func (g *GlobalAvgPool2D) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia
 	if x.Dims() != 4 {
 		return nil, fmt.Errorf("%s: input must be (batch, channels, height, width), has shape %v", g.name, x.Shape())
 	}
-	y, err := applyOp(globalAvgOp{}, b.Name(g.name), x)
+	y, err := ops.GlobalAvgPool(b.Name(g.name), x)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", g.name, err)
 	}
 	return y, nil
 }
 
-// globalAvgOp averages (N, C, H, W) over H and W, giving (N, C).
-type globalAvgOp struct{ pure }
-
-func (op globalAvgOp) Arity() int            { return 1 }
-func (op globalAvgOp) Type() hm.Type         { return hm.NewFnType(tensorOf(4), tensorOf(2)) }
-func (op globalAvgOp) String() string        { return "global avg pool" }
-func (op globalAvgOp) WriteHash(h hash.Hash) { fmt.Fprint(h, "unroll.globalavgpool") }
-func (op globalAvgOp) Hashcode() uint32      { return hashOf(op) }
-func (op globalAvgOp) DiffWRT(n int) []bool  { return []bool{true} }
-func (op globalAvgOp) checkShape(s []int) error {
-	if len(s) != 4 {
-		return fmt.Errorf("%v: input has shape %v", op, tensor.Shape(s))
+// spatialOf reads (h, w) from an NCHW shape, or (1, L) from an NCL shape.
+func spatialOf(s []int) (int, int) {
+	if len(s) == 3 {
+		return 1, s[2]
 	}
-	return nil
-}
-
-func (op globalAvgOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := op.checkShape(xs); err != nil {
-		return nil, err
-	}
-	return tensor.Shape{xs[0], xs[1]}, nil
-}
-
-func (op globalAvgOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes the averages into out (a new tensor when out is nil).
-func (op globalAvgOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	xs := ts[0].Shape()
-	if err := op.checkShape(xs); err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{xs[0], xs[1]}); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		globalAvg(data[float32](ts[0]), data[float32](out), xs[2]*xs[3])
-	} else {
-		globalAvg(data[float64](ts[0]), data[float64](out), xs[2]*xs[3])
-	}
-	return out, nil
-}
-
-// globalAvg sets y[i] to the mean of plane i of x, the planes shared among the threads.
-func globalAvg[T float](x, y []T, hw int) {
-	compute.For(len(y), len(x), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			var s T
-			for _, v := range x[i*hw : (i+1)*hw] {
-				s += v
-			}
-			y[i] = s / T(hw)
-		}
-	})
-}
-
-func (op globalAvgOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 1 || in[0].Dims() != 4 {
-		return nil, fmt.Errorf("%v: expected one 4-D input", op)
-	}
-	s := in[0].Shape()
-	dx, err := applyOp(globalAvgGradOp{h: s[2], w: s[3]}, gradName(out, "x"), grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
-}
-
-// globalAvgGradOp spreads dy (N, C) evenly over (N, C, h, w).
-type globalAvgGradOp struct {
-	pure
-	backwardOnly
-	h, w int
-}
-
-func (op globalAvgGradOp) Arity() int    { return 1 }
-func (op globalAvgGradOp) Type() hm.Type { return hm.NewFnType(tensorOf(2), tensorOf(4)) }
-func (op globalAvgGradOp) String() string {
-	return fmt.Sprintf("d(global avg pool %dx%d)", op.h, op.w)
-}
-func (op globalAvgGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.globalavgpool.dx %dx%d", op.h, op.w)
-}
-func (op globalAvgGradOp) Hashcode() uint32 { return hashOf(op) }
-
-func (op globalAvgGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	if len(s) != 2 {
-		return nil, fmt.Errorf("%v: gradient has shape %v", op, s)
-	}
-	return tensor.Shape{s[0], s[1], op.h, op.w}, nil
-}
-
-func (op globalAvgGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto spreads the gradient into out (a new tensor when out is nil).
-func (op globalAvgGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	s := ts[0].Shape()
-	if len(s) != 2 {
-		return nil, fmt.Errorf("%v: gradient has shape %v", op, s)
-	}
-	if out, err = outputFor(op, out, dt, []int{s[0], s[1], op.h, op.w}); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		spread(data[float32](ts[0]), data[float32](out), op.h*op.w)
-	} else {
-		spread(data[float64](ts[0]), data[float64](out), op.h*op.w)
-	}
-	return out, nil
-}
-
-// spread sets every element of plane i of dx to dy[i]/hw.
-func spread[T float](dy, dx []T, hw int) {
-	compute.For(len(dy), len(dx), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := dy[i] / T(hw)
-			plane := dx[i*hw : (i+1)*hw]
-			for j := range plane {
-				plane[j] = g
-			}
-		}
-	})
+	return s[2], s[3]
 }

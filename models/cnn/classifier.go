@@ -430,7 +430,7 @@ func (c *Classifier) scores(x *tensor.Dense) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := nodes.Softmax(b, logits)
+		p, err := nodes.Softmax{}.Forward(b, logits)
 		if err != nil {
 			return nil, err
 		}

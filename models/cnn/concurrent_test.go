@@ -71,7 +71,7 @@ func TestPredictFromSeveralGoroutines(t *testing.T) {
 				errs[w] = err
 				return
 			}
-			probs, err := nodes.Softmax(b, logits)
+			probs, err := nodes.Softmax{}.Forward(b, logits)
 			if err != nil {
 				errs[w] = err
 				return

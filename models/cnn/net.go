@@ -145,9 +145,10 @@ func NewLeNet5(ps *graph.Params, opts ...NetOption) (*Net, error) {
 		return nil, err
 	}
 	nb := &builder{net: &Net{name: "lenet5", c: cfg.c, h: cfg.h, w: cfg.w, classes: cfg.classes}}
-	act, pool := nodes.ReLU, "max"
+	var act nodes.Layer = nodes.ReLU{}
+	pool := maxPooling
 	if cfg.classic {
-		act, pool = nodes.Sigmoid, "avg"
+		act, pool = nodes.Sigmoid{}, avgPooling
 	}
 	h, w := cfg.h, cfg.w
 	conv1, err := nodes.NewConv2D(ps, "conv1", cfg.c, 6, 5, nodes.Padding(2))
@@ -163,7 +164,7 @@ func NewLeNet5(ps *graph.Params, opts ...NetOption) (*Net, error) {
 	if h < 1 || w < 1 {
 		return nil, fmt.Errorf("lenet5: input %dx%d is too small", cfg.h, cfg.w)
 	}
-	nb.add("flatten", false, nodes.Flatten, nil)
+	nb.add("flatten", false, nodes.Flatten{}, nil)
 	nb.dense(ps, cfg, "fc1", 16*h*w, 120, act)
 	nb.dense(ps, cfg, "fc2", 120, 84, act)
 	nb.dense(ps, cfg, "fc3", 84, cfg.classes, nil)
@@ -180,25 +181,33 @@ func NewW1(ps *graph.Params, opts ...NetOption) (*Net, error) {
 	}
 	nb := &builder{net: &Net{name: "w1", c: cfg.c, h: cfg.h, w: cfg.w, classes: cfg.classes}}
 	// Each convolution computes its ReLU in its own op (nodes.FusedReLU): the same values as a
-	// separate nodes.ReLU, one pass over the activations less. Its output is the stage "relu1".
+	// separate nodes.ReLU{}, one pass over the activations less. Its output is the stage "relu1".
 	conv1, err := nodes.NewConv2D(ps, "conv1", cfg.c, 32, 3, nodes.Padding(1), nodes.FusedReLU())
 	nb.add("relu1", true, conv1, err)
-	nb.addPool("max", "pool1")
+	nb.addPool(maxPooling, "pool1")
 	conv2, err := nodes.NewConv2D(ps, "conv2", 32, 64, 3, nodes.Padding(1), nodes.FusedReLU())
 	nb.add("relu2", true, conv2, err)
-	nb.addPool("max", "pool2")
+	nb.addPool(maxPooling, "pool2")
 	h, w := cfg.h/4, cfg.w/4
 	if h < 1 || w < 1 {
 		return nil, fmt.Errorf("w1: input %dx%d is too small", cfg.h, cfg.w)
 	}
-	nb.add("flatten", false, nodes.Flatten, nil)
-	nb.dense(ps, cfg, "fc1", 64*h*w, 128, nodes.ReLU)
+	nb.add("flatten", false, nodes.Flatten{}, nil)
+	nb.dense(ps, cfg, "fc1", 64*h*w, 128, nodes.ReLU{})
 	nb.dense(ps, cfg, "fc2", 128, cfg.classes, nil)
 	return nb.net, nb.err
 }
 
-func (nb *builder) addPool(kind, name string) {
-	if kind == "avg" {
+// pooling is the kind of a net's 2x2 pooling layers.
+type pooling int
+
+const (
+	maxPooling pooling = iota
+	avgPooling
+)
+
+func (nb *builder) addPool(kind pooling, name string) {
+	if kind == avgPooling {
 		p, err := nodes.NewAvgPool2D(name, 2)
 		nb.add(name, false, p, err)
 		return
@@ -208,7 +217,7 @@ func (nb *builder) addPool(kind, name string) {
 }
 
 // dense adds an optional dropout, a Dense layer and an optional activation.
-func (nb *builder) dense(ps *graph.Params, cfg netConfig, name string, in, out int, act nodes.Func) {
+func (nb *builder) dense(ps *graph.Params, cfg netConfig, name string, in, out int, act nodes.Layer) {
 	if cfg.dropout > 0 {
 		d, err := nodes.NewDropout(name+".dropout", cfg.dropout)
 		nb.add(name+".dropout", false, d, err)

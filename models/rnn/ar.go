@@ -109,7 +109,7 @@ func (m *AR) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error)
 		if h, err = d.Forward(b, h); err != nil { // (B, h_i)
 			return nil, err
 		}
-		if h, err = nodes.ReLU(b, h); err != nil {
+		if h, err = (nodes.ReLU{}).Forward(b, h); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.name, err)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package nodes
+package ops
 
 // sigmoids32 replaces every x of s by sigmoid32(x).
 func sigmoids32(s []float32) {

@@ -1,4 +1,4 @@
-package nodes
+package ops
 
 import "math"
 
@@ -7,22 +7,22 @@ import "math"
 // Cephes' expf and tanhf (range reduction and a minimax polynomial, within a few units in the
 // last place of float32), which are several times faster than going through float64. On amd64
 // processors with AVX2 the float32 versions run eight values at a time in assembly
-// (cellop_math_amd64.s), with the same operations in the same order: the same bits.
+// (cell_math_amd64.s), with the same operations in the same order: the same bits.
 
 // cellSigmoids replaces every x of s by σ(x) = 1 / (1 + e^-x).
-func cellSigmoids[T cellFloat](s []T) {
+func cellSigmoids[T Float](s []T) {
 	switch v := any(s).(type) {
 	case []float32:
 		sigmoids32(v)
 	case []float64:
 		for i, x := range v {
-			v[i] = cellSigmoid(x)
+			v[i] = sigmoid(x)
 		}
 	}
 }
 
 // cellTanhs replaces every x of s by tanh(x).
-func cellTanhs[T cellFloat](s []T) {
+func cellTanhs[T Float](s []T) {
 	switch v := any(s).(type) {
 	case []float32:
 		tanhs32(v)
@@ -31,15 +31,6 @@ func cellTanhs[T cellFloat](s []T) {
 			v[i] = math.Tanh(x)
 		}
 	}
-}
-
-// cellSigmoid is σ(x) in float64.
-func cellSigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
 
 // exp32 is e^x in single precision: x = n ln 2 + r with |r| <= ln2/2, e^r by a degree-7

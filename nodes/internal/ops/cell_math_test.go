@@ -1,4 +1,4 @@
-package nodes
+package ops
 
 import (
 	"math"
@@ -17,7 +17,7 @@ func TestCellMath32(t *testing.T) {
 		if e, want := float64(exp32(x32)), math.Exp(xd); want > 1e-30 {
 			worstExp = math.Max(worstExp, math.Abs(e-want)/want)
 		}
-		worstSig = math.Max(worstSig, math.Abs(float64(sigmoid32(x32))-cellSigmoid(xd)))
+		worstSig = math.Max(worstSig, math.Abs(float64(sigmoid32(x32))-sigmoid(xd)))
 		th, want := float64(tanh32(x32)), math.Tanh(xd)
 		worstTanh = math.Max(worstTanh, math.Abs(th-want))
 		if want != 0 {

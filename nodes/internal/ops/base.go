@@ -1,4 +1,4 @@
-package nodes
+package ops
 
 import (
 	"fmt"
@@ -16,39 +16,36 @@ import (
 	"github.com/unroll-ml/unroll/nodes/gemm"
 )
 
-// This file holds what unroll's custom Gorgonia operations share. Every op here is a value
-// type whose fields are all of its attributes; WriteHash writes every one of them, because
-// Gorgonia merges two nodes whose ops hash alike and whose children are the same (that is how
-// its own Conv2d loses dilation); an op that carries state from its forward to its backward
-// within a run (the cross-entropy's softmax) writes the identity of that state too. Every op
-// never changes its inputs and handles float32 and float64. Do returns a freshly allocated
-// value; DoInto (graph.Preallocator) writes the same value into a buffer the executor owns
-// and reuses from run to run, so a training step allocates no tensors. Loops over many
-// elements run on all threads, over independent outputs, deterministically (parallel.go). A
-// forward op's SymDiff builds its backward from other custom ops (a backward op computes one
-// gradient with a hand-written loop); backward ops have no second derivative.
+// Float is the element type of the values the ops compute on.
+type Float = compute.Float
 
-// float is the element type of the values custom ops compute on.
-type float interface{ float32 | float64 }
+// base gives an op the methods every op of this package shares: its Do returns a fresh value,
+// it calls no external code and overwrites none of its inputs.
+type base struct{}
 
-// pure gives an op the methods every unroll op shares: its Do returns a fresh value, it calls
-// no external code and overwrites none of its inputs.
-type pure struct{}
+func (base) ReturnsPtr() bool     { return false }
+func (base) CallsExtern() bool    { return false }
+func (base) OverwritesInput() int { return -1 }
 
-func (pure) ReturnsPtr() bool     { return false }
-func (pure) CallsExtern() bool    { return false }
-func (pure) OverwritesInput() int { return -1 }
+// backward marks a backward op: it is not differentiated again.
+type backward struct{}
 
-// backwardOnly marks a backward op: it is not differentiated again.
-type backwardOnly struct{}
+func (backward) DiffWRT(n int) []bool { return make([]bool, n) }
 
-func (backwardOnly) DiffWRT(n int) []bool { return make([]bool, n) }
-
-func (backwardOnly) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
+func (backward) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
 	return nil, fmt.Errorf("second derivatives are not implemented")
 }
 
-// hashOf is the FNV-1a hash of what op writes with WriteHash.
+// allTrue is a DiffWRT for an op differentiable in all of its n inputs.
+func allTrue(n int) []bool {
+	w := make([]bool, n)
+	for i := range w {
+		w[i] = true
+	}
+	return w
+}
+
+// hashOf is the FNV-1a hash of what op writes with WriteHash: every op's Hashcode.
 func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 	h := fnv.New32a()
 	op.WriteHash(h)
@@ -64,6 +61,15 @@ func tensorOf(dims int) hm.Type {
 // scalarType is Gorgonia's type of a scalar of the same element type.
 func scalarType() hm.Type { return hm.TypeVariable('a') }
 
+// fnType is the type of an op taking tensors of the given ranks and returning one of rank out.
+func fnType(out int, in ...int) hm.Type {
+	ts := make([]hm.Type, 0, len(in)+1)
+	for _, r := range in {
+		ts = append(ts, tensorOf(r))
+	}
+	return hm.NewFnType(append(ts, tensorOf(out))...)
+}
+
 // shapeOf reads the shape of input i in an InferShape call.
 func shapeOf(op fmt.Stringer, in []gorgonia.DimSizer, i int) (tensor.Shape, error) {
 	if i >= len(in) {
@@ -74,6 +80,20 @@ func shapeOf(op fmt.Stringer, in []gorgonia.DimSizer, i int) (tensor.Shape, erro
 		return nil, fmt.Errorf("%v: input %d has no known shape", op, i)
 	}
 	return s, nil
+}
+
+// checkShapes checks, in an InferShape call, that the inputs have exactly the shapes want.
+func checkShapes(op fmt.Stringer, want []tensor.Shape, got []gorgonia.DimSizer) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%v: %d inputs, want %d", op, len(got), len(want))
+	}
+	for i, w := range want {
+		s, ok := got[i].(tensor.Shape)
+		if !ok || !s.Eq(w) {
+			return fmt.Errorf("%v: input %d has shape %v, want %v", op, i, got[i], w)
+		}
+	}
+	return nil
 }
 
 // denseInputs checks that an op got n dense float tensors of one dtype and returns them,
@@ -105,6 +125,21 @@ func denseInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, 
 	return out, dt, nil
 }
 
+// sizedInputs is denseInputs for an op whose inputs must hold the elements of the shapes want
+// (the shapes are not compared, only the sizes: Gorgonia may hand over a vector as (n, 1)).
+func sizedInputs(op fmt.Stringer, in []gorgonia.Value, want []tensor.Shape) ([]*tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := denseInputs(op, in, len(want))
+	if err != nil {
+		return nil, dt, err
+	}
+	for i, w := range want {
+		if ts[i].Shape().TotalSize() != w.TotalSize() {
+			return nil, dt, fmt.Errorf("%v: input %d has shape %v, want %v", op, i, ts[i].Shape(), w)
+		}
+	}
+	return ts, dt, nil
+}
+
 // outputFor returns out, checked to be a tensor of dtype dt and the given shape, or a new
 // zeroed tensor when out is nil: the buffer a DoInto writes (see graph.Preallocator).
 func outputFor(op fmt.Stringer, out *tensor.Dense, dt tensor.Dtype, shape []int) (*tensor.Dense, error) {
@@ -114,8 +149,33 @@ func outputFor(op fmt.Stringer, out *tensor.Dense, dt tensor.Dtype, shape []int)
 		}
 		return newDense[float64](shape...), nil
 	}
-	if out.Dtype() != dt || !slices.Equal(out.Shape(), shape) || out.IsMaterializable() {
+	if out.Dtype() != dt || out.Shape().TotalSize() != tensor.Shape(shape).TotalSize() || out.IsMaterializable() {
 		return nil, fmt.Errorf("%v: output buffer is %v %v, want %v %v", op, out.Dtype(), out.Shape(), dt, tensor.Shape(shape))
+	}
+	return out, nil
+}
+
+// slicesOf returns the backing slices of ts, all of element type T.
+func slicesOf[T Float](ts []*tensor.Dense) [][]T {
+	out := make([][]T, len(ts))
+	for i, t := range ts {
+		out[i] = data[T](t)
+	}
+	return out
+}
+
+// compute runs the float32 or float64 kernel, as dt asks, on out's backing slice and the
+// inputs' backing slices, and returns out.
+func computeInto(dt tensor.Dtype, out *tensor.Dense, ts []*tensor.Dense,
+	f32 func(out []float32, in [][]float32) error, f64 func(out []float64, in [][]float64) error) (gorgonia.Value, error) {
+	var err error
+	if dt == tensor.Float32 {
+		err = f32(data[float32](out), slicesOf[float32](ts))
+	} else {
+		err = f64(data[float64](out), slicesOf[float64](ts))
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -157,31 +217,37 @@ func scalarValue(dt tensor.Dtype, v float64) gorgonia.Value {
 }
 
 // data is a dense tensor's backing slice.
-func data[T float](t *tensor.Dense) []T { return t.Data().([]T) }
+func data[T Float](t *tensor.Dense) []T {
+	switch any(T(0)).(type) {
+	case float32:
+		return any(t.Float32s()).([]T) // without the reflection Data uses
+	default:
+		return any(t.Float64s()).([]T)
+	}
+}
 
 // is32 reports whether T is float32.
-func is32[T float]() bool {
-	var z T
-	_, ok := any(z).(float32)
+func is32[T Float]() bool {
+	_, ok := any(T(0)).(float32)
 	return ok
 }
 
 // f32s is s as a []float32, for T = float32 only (is32).
-func f32s[T float](s []T) []float32 {
+func f32s[T Float](s []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 
 // newDense allocates a zeroed tensor of element type T.
-func newDense[T float](shape ...int) *tensor.Dense {
+func newDense[T Float](shape ...int) *tensor.Dense {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]T, n)))
+	return tensor.New(tensor.WithShape(slices.Clone(shape)...), tensor.WithBacking(make([]T, n)))
 }
 
 // matmul computes C = op(A) op(B) + beta C with row-major BLAS semantics (see package gemm).
-func matmul[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+func matmul[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch a := any(a).(type) {
 	case []float32:
 		gemm.Sgemm(transA, transB, m, n, k, 1, a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
@@ -190,8 +256,8 @@ func matmul[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ld
 	}
 }
 
-// applyOp adds op to the graph over children and names its node.
-func applyOp(op gorgonia.Op, name string, children ...*gorgonia.Node) (*gorgonia.Node, error) {
+// Apply adds op to the graph over children and names its node (when name is not empty).
+func Apply(op gorgonia.Op, name string, children ...*gorgonia.Node) (*gorgonia.Node, error) {
 	n, err := gorgonia.ApplyOp(op, children...)
 	if err != nil {
 		return nil, err
@@ -210,78 +276,33 @@ func gradName(out *gorgonia.Node, what string) string {
 	return "d" + what + "(" + out.Name() + ")"
 }
 
-// channelSumOp sums a tensor (N, C, ...) over every axis but the channel axis 1, giving (C):
-// the gradient of a per-channel bias.
-type channelSumOp struct {
-	pure
-	backwardOnly
-	rank int // of the input
+// childrenOf lists the inputs of n's op, in order.
+func childrenOf(n *gorgonia.Node) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	it := n.Graph().From(n.ID())
+	for it != nil && it.Next() {
+		out = append(out, it.Node().(*gorgonia.Node))
+	}
+	return out
 }
 
-func (op channelSumOp) Arity() int    { return 1 }
-func (op channelSumOp) Type() hm.Type { return hm.NewFnType(tensorOf(op.rank), tensorOf(1)) }
-func (op channelSumOp) String() string {
-	return fmt.Sprintf("channelsum(rank %d)", op.rank)
-}
-func (op channelSumOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "unroll.channelsum rank=%d", op.rank) }
-func (op channelSumOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op channelSumOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
+// parentsOf lists the nodes that take n as an input.
+func parentsOf(n *gorgonia.Node) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	it := n.Graph().To(n.ID())
+	for it != nil && it.Next() {
+		out = append(out, it.Node().(*gorgonia.Node))
 	}
-	if len(s) != op.rank || op.rank < 2 {
-		return nil, fmt.Errorf("%v: input has shape %v", op, s)
-	}
-	return tensor.Shape{s[1]}, nil
+	return out
 }
 
-func (op channelSumOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes the sums into out (a new tensor when out is nil).
-func (op channelSumOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	s := ts[0].Shape()
-	if len(s) != op.rank {
-		return nil, fmt.Errorf("%v: input has shape %v", op, s)
-	}
-	n, c := s[0], s[1]
-	inner := s.TotalSize() / (n * c)
-	if out, err = outputFor(op, out, dt, []int{c}); err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		channelSum(data[float32](ts[0]), data[float32](out), n, c, inner)
-	} else {
-		channelSum(data[float64](ts[0]), data[float64](out), n, c, inner)
-	}
-	return out, nil
-}
-
-// channelSum sets o[ch] = Σ_i Σ_j x[i, ch, j]. Each channel is summed by one thread, the
-// inner sums eight at a time in a fixed pattern (element j into partial sum j mod 8, the
-// partial sums added pairwise), so the result does not depend on the number of threads.
-func channelSum[T float](x, o []T, n, c, inner int) {
-	compute.For(c, len(x), func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			var total T
-			for i := 0; i < n; i++ {
-				total += sum8(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
-			}
-			o[ch] = total
-		}
-	})
-}
+// isFinite reports whether v is neither NaN nor infinite.
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // sum8 is the sum of v in eight interleaved partial sums, added as ((s0+s1)+(s2+s3)) +
-// ((s4+s5)+(s6+s7)), then the tail of fewer than eight elements in order.
-func sum8[T float](v []T) T {
+// ((s4+s5)+(s6+s7)), then the tail of fewer than eight elements in order: a fixed pattern, so
+// a sum does not depend on the number of threads.
+func sum8[T Float](v []T) T {
 	var s0, s1, s2, s3, s4, s5, s6, s7 T
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
@@ -301,11 +322,3 @@ func sum8[T float](v []T) T {
 	}
 	return s
 }
-
-// applyChannelSum sums g over every axis but 1.
-func applyChannelSum(g *gorgonia.Node, name string) (*gorgonia.Node, error) {
-	return applyOp(channelSumOp{rank: g.Dims()}, name, g)
-}
-
-// isFinite reports whether v is neither NaN nor infinite.
-func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,6 +1,4 @@
-//go:build amd64 && !purego
-
-package nodes
+package nodes_test
 
 import (
 	"fmt"
@@ -12,23 +10,26 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
+	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellGradientBits trains nothing: it returns the loss and every gradient of a few float32
-// steps of cell kind, as bits, computed with or without the assembly loops.
-func cellGradientBits(t *testing.T, kind cellKind, asm bool) []uint32 {
-	defer func(v bool) { cellAVX2 = v }(cellAVX2)
-	cellAVX2 = asm
+// steps of an LSTM or GRU cell, as bits, computed with the kernels of instruction set isa.
+func cellGradientBits(t *testing.T, lstm bool, isa compute.ISA) []uint32 {
+	prev, err := compute.SetISA(isa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer compute.SetISA(prev)
 	const batch, in, hidden, steps = 3, 5, 13, 3 // 13: the assembly does 12 columns (or 8), Go the rest
 	ps := graph.NewParams(graph.Seed(3))
-	var cell Cell
-	var err error
-	switch kind {
-	case cellLSTM:
-		cell, err = NewLSTMCell(ps, "cell", in, hidden)
-	default:
-		cell, err = NewGRUCell(ps, "cell", in, hidden)
+	var cell nodes.Cell
+	if lstm {
+		cell, err = nodes.NewLSTMCell(ps, "cell", in, hidden)
+	} else {
+		cell, err = nodes.NewGRUCell(ps, "cell", in, hidden)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,7 @@ func cellGradientBits(t *testing.T, kind cellKind, asm bool) []uint32 {
 		feeds[name] = graph.NewTensor(tensor.Float32, shape, v)
 		return n
 	}
-	s := State{H: rnd("h0", batch, hidden)}
+	s := nodes.State{H: rnd("h0", batch, hidden)}
 	if cell.HasCell() {
 		s.C = rnd("c0", batch, hidden)
 	}
@@ -59,7 +60,7 @@ func cellGradientBits(t *testing.T, kind cellKind, asm bool) []uint32 {
 		}
 		outs = append(outs, s.H)
 	}
-	y, err := ConcatRows(b, "y", outs)
+	y, err := nodes.ConcatRows(b, "y", outs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,17 +90,22 @@ func cellGradientBits(t *testing.T, kind cellKind, asm bool) []uint32 {
 	return bits
 }
 
-// The assembly loops of the LSTM and GRU steps (the nonlinearities forward, the gradient
-// loops backward) give the same bits as the Go loops.
-func TestCellAssemblyMatchesGo(t *testing.T) {
-	if !cellAVX2 {
-		t.Skip("the processor has no AVX2")
+// The vector kernels of the LSTM and GRU steps (the nonlinearities forward, the gradient loops
+// backward) give the same bits as the portable Go loops, on every instruction set the machine
+// has.
+func TestCellKernelsMatchGo(t *testing.T) {
+	isas := compute.Each()
+	if len(isas) == 1 {
+		t.Skip("the machine runs the portable kernels only")
 	}
-	for _, kind := range []cellKind{cellLSTM, cellGRU} {
-		a, g := cellGradientBits(t, kind, true), cellGradientBits(t, kind, false)
-		for i := range a {
-			if a[i] != g[i] {
-				t.Fatalf("%v: value %d: assembly %v, Go %v", kind, i, math.Float32frombits(a[i]), math.Float32frombits(g[i]))
+	for _, lstm := range []bool{true, false} {
+		ref := cellGradientBits(t, lstm, compute.Generic)
+		for _, isa := range isas[1:] {
+			got := cellGradientBits(t, lstm, isa)
+			for i := range ref {
+				if got[i] != ref[i] {
+					t.Fatalf("lstm %v, %v: value %d: %v, generic %v", lstm, isa, i, math.Float32frombits(got[i]), math.Float32frombits(ref[i]))
+				}
 			}
 		}
 	}

@@ -1,8 +1,8 @@
 //go:build amd64 && !purego
 
-package nodes
+package ops
 
-import "golang.org/x/sys/cpu"
+import "github.com/unroll-ml/unroll/internal/compute"
 
 // sigmoids32AVX2 replaces p[i] by sigmoid32(p[i]) for i < n&^7, eight at a time.
 //
@@ -14,8 +14,9 @@ func sigmoids32AVX2(p *float32, n int)
 //go:noescape
 func tanhs32AVX2(p *float32, n int)
 
-// cellAVX2 reports whether the processor runs the AVX2 versions.
-var cellAVX2 = cpu.X86.HasAVX2
+// cellAVX2 reports whether the AVX2 versions run: the instruction set in use (compute.Current)
+// has them.
+func cellAVX2() bool { return compute.Current() >= compute.AVX2 }
 
 // sigmoids32 replaces every x of s by sigmoid32(x).
 func sigmoids32(s []float32) { cellVector(s, sigmoids32AVX2, sigmoid32) }
@@ -26,7 +27,7 @@ func tanhs32(s []float32) { cellVector(s, tanhs32AVX2, tanh32) }
 // cellVector applies the eight-wide vec to s, the last len(s)%8 values through a padded
 // block, so that every value takes the same path; without AVX2 it applies scalar to each.
 func cellVector(s []float32, vec func(*float32, int), scalar func(float32) float32) {
-	if !cellAVX2 {
+	if !cellAVX2() {
 		for i, x := range s {
 			s[i] = scalar(x)
 		}
@@ -60,7 +61,7 @@ func gruBackward32AVX2(gates, gout, hp, dgi, dgh, dh *float32, h int)
 // returns how many columns it did (0 without AVX2). The slices are those of cellBackward.
 func lstmBackwardRow32(g4, tc, cp, gout, dg, dc []float32, h int) int {
 	n := h &^ 3
-	if !cellAVX2 || n == 0 {
+	if !cellAVX2() || n == 0 {
 		return 0
 	}
 	_, _, _, _, _, _ = g4[4*h-1], tc[h-1], cp[h-1], gout[2*h-1], dg[4*h-1], dc[h-1]
@@ -72,7 +73,7 @@ func lstmBackwardRow32(g4, tc, cp, gout, dg, dc []float32, h int) int {
 // how many columns it did (0 without AVX2).
 func gruBackwardRow32(gates, gout, hp, dgi, dgh, dh []float32, h int) int {
 	n := h &^ 3
-	if !cellAVX2 || n == 0 {
+	if !cellAVX2() || n == 0 {
 		return 0
 	}
 	_, _, _, _, _, _ = gates[4*h-1], gout[h-1], hp[h-1], dgi[3*h-1], dgh[3*h-1], dh[h-1]

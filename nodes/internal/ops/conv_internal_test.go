@@ -1,4 +1,4 @@
-package nodes
+package ops
 
 import (
 	"math"
@@ -13,25 +13,25 @@ import (
 
 // directConv computes a convolution, its input gradient and its kernel gradient from their
 // definitions (see Conv2D), in float64.
-func directConv(win window, d convDims, x, w, dy []float64) (y, dx, dw []float64) {
+func directConv(win Window, d convDims, x, w, dy []float64) (y, dx, dw []float64) {
 	y = make([]float64, d.n*d.o*d.ho*d.wo)
 	dx = make([]float64, d.n*d.c*d.h*d.w)
-	dw = make([]float64, d.o*d.c*win.kh*win.kw)
+	dw = make([]float64, d.o*d.c*win.KH*win.KW)
 	for n := 0; n < d.n; n++ {
 		for o := 0; o < d.o; o++ {
 			for i := 0; i < d.ho; i++ {
 				for j := 0; j < d.wo; j++ {
 					at := ((n*d.o+o)*d.ho+i)*d.wo + j
 					for c := 0; c < d.c; c++ {
-						for p := 0; p < win.kh; p++ {
-							for q := 0; q < win.kw; q++ {
-								u := i*win.sh - win.pt + p*win.dh
-								v := j*win.sw - win.pl + q*win.dw
+						for p := 0; p < win.KH; p++ {
+							for q := 0; q < win.KW; q++ {
+								u := i*win.SH - win.PT + p*win.DH
+								v := j*win.SW - win.PL + q*win.DW
 								if u < 0 || u >= d.h || v < 0 || v >= d.w {
 									continue
 								}
 								xi := ((n*d.c+c)*d.h+u)*d.w + v
-								wi := ((o*d.c+c)*win.kh+p)*win.kw + q
+								wi := ((o*d.c+c)*win.KH+p)*win.KW + q
 								y[at] += w[wi] * x[xi]
 								dx[xi] += w[wi] * dy[at]
 								dw[wi] += x[xi] * dy[at]
@@ -60,40 +60,38 @@ func dense64(v []float64, shape ...int) *tensor.Dense {
 // TestConvOpsMatchDefinition runs the convolution ops, on the batch in one chunk of images
 // and in several, against directConv.
 func TestConvOpsMatchDefinition(t *testing.T) {
-	wins := []window{
-		{kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, dh: 1, dw: 1}, // same, shifted rows
-		{kh: 3, kw: 3, sh: 1, sw: 1, pt: 2, pb: 2, pl: 0, pr: 2, dh: 2, dw: 1}, // shifted, dilated rows, one-sided
-		{kh: 2, kw: 4, sh: 1, sw: 1, pt: 0, pb: 1, pl: 3, pr: 0, dh: 1, dw: 1}, // shifted by up to 3
-		{kh: 3, kw: 2, sh: 2, sw: 1, pt: 1, pb: 0, pl: 0, pr: 0, dh: 1, dw: 2}, // general
-		{kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1},                             // pointwise
-		{kh: 3, kw: 3, sh: 3, sw: 2, pt: 0, pb: 2, pl: 1, pr: 1, dh: 1, dw: 1}, // strides
+	wins := []Window{
+		{KH: 3, KW: 3, SH: 1, SW: 1, PT: 1, PB: 1, PL: 1, PR: 1, DH: 1, DW: 1}, // same, shifted rows
+		{KH: 3, KW: 3, SH: 1, SW: 1, PT: 2, PB: 2, PL: 0, PR: 2, DH: 2, DW: 1}, // shifted, dilated rows, one-sided
+		{KH: 2, KW: 4, SH: 1, SW: 1, PT: 0, PB: 1, PL: 3, PR: 0, DH: 1, DW: 1}, // shifted by up to 3
+		{KH: 3, KW: 2, SH: 2, SW: 1, PT: 1, PB: 0, PL: 0, PR: 0, DH: 1, DW: 2}, // general
+		{KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1},                             // pointwise
+		{KH: 3, KW: 3, SH: 3, SW: 2, PT: 0, PB: 2, PL: 1, PR: 1, DH: 1, DW: 1}, // strides
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	defer func(v int) { colChunkElems = v }(colChunkElems)
 	for wi, win := range wins {
 		d := convDims{n: 5, c: 3, h: 6, w: 7, o: 4}
 		var err error
-		if d.ho, d.wo, err = win.outSize(d.h, d.w, false); err != nil {
+		if d.ho, d.wo, err = win.OutSize(d.h, d.w, false); err != nil {
 			t.Fatal(err)
 		}
 		x := randSlice(r, d.n*d.c*d.h*d.w)
-		w := randSlice(r, d.o*d.c*win.kh*win.kw)
+		w := randSlice(r, d.o*d.c*win.KH*win.KW)
 		dy := randSlice(r, d.n*d.o*d.ho*d.wo)
 		wantY, wantDx, wantDw := directConv(win, d, x, w, dy)
 		xt := dense64(x, d.inShape(4)...)
 		wt := dense64(w, d.kernelShape(win, 4)...)
 		dyt := dense64(dy, d.outShape(4)...)
-		for _, chunk := range []int{1 << 22, 2 * d.c * win.kh * win.kw * d.ho * d.wo} {
-			colChunkElems = chunk
-			y, err := convOp{win: win, rank: 4}.Do(xt, wt)
+		for _, chunk := range []int{colChunkElems, 2 * d.c * win.KH * win.KW * d.ho * d.wo} {
+			y, err := convOp{win: win, rank: 4, chunk: chunk}.Do(xt, wt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dx, err := convInputGradOp{win: win, rank: 4, h: d.h, w: d.w}.Do(wt, dyt)
+			dx, err := convInputGradOp{win: win, rank: 4, h: d.h, w: d.w, chunk: chunk}.Do(wt, dyt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dw, err := convWeightGradOp{win: win, rank: 4}.Do(xt, dyt)
+			dw, err := convWeightGradOp{win: win, rank: 4, chunk: chunk}.Do(xt, dyt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +99,7 @@ func TestConvOpsMatchDefinition(t *testing.T) {
 			for k, want := range [3][]float64{wantY, wantDx, wantDw} {
 				for i := range want {
 					if diff := got[k][i] - want[i]; diff > 1e-12 || diff < -1e-12 {
-						t.Fatalf("window %d, chunk %d: %s[%d] = %v, want %v", wi, chunk, [3]string{"y", "dx", "dw"}[k], i, got[k][i], want[i])
+						t.Fatalf("Window %d, chunk %d: %s[%d] = %v, want %v", wi, chunk, [3]string{"y", "dx", "dw"}[k], i, got[k][i], want[i])
 					}
 				}
 			}
@@ -120,8 +118,8 @@ func TestParallelLoopsAreDeterministic(t *testing.T) {
 			x.Float32s()[i] = 0 // ties in the pooling windows
 		}
 	}
-	pool := poolOp{kind: maxPool, win: window{kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1}, rank: 4}
-	relu := activationOp{kind: actReLU, rank: 4}
+	pool := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+	relu := activationOp{kind: ReLU, rank: 4}
 	run := func() [][]float32 {
 		y, err := relu.Do(x)
 		if err != nil {
@@ -176,7 +174,7 @@ func TestMaxPoolGradFastPath(t *testing.T) {
 	for i := range dy {
 		dy[i] = float32(i + 1)
 	}
-	op := poolOp{kind: maxPool, win: window{kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1}, rank: 4}
+	op := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
 	got := make([]float32, len(x))
 	want := make([]float32, len(x))
 	for i := range got {

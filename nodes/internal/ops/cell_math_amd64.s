@@ -1,4 +1,4 @@
-// The AVX2 versions of sigmoid32 and tanh32 (cellop_math.go), eight values at a time, and of
+// The AVX2 versions of sigmoid32 and tanh32 (cell_math.go), eight values at a time, and of
 // the LSTM and GRU backward loops (cellBackward), four values at a time in float64: the same
 // operations in the same order (no fused multiply-add), so that they give the same bits as
 // the Go code.

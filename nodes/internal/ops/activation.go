@@ -1,0 +1,276 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/internal/compute"
+)
+
+// ActKind names an elementwise activation.
+type ActKind int
+
+// The activations.
+const (
+	ReLU ActKind = iota
+	LeakyReLU
+	Tanh
+	Sigmoid
+)
+
+func (k ActKind) String() string {
+	return [...]string{"relu", "leakyrelu", "tanh", "sigmoid"}[k]
+}
+
+// activationOp applies one elementwise activation to a tensor of rank rank.
+type activationOp struct {
+	base
+	kind  ActKind
+	slope float64
+	rank  int
+}
+
+func (op activationOp) Arity() int { return 1 }
+func (op activationOp) Type() hm.Type {
+	t := tensorOf(op.rank)
+	return hm.NewFnType(t, t)
+}
+func (op activationOp) String() string {
+	if op.kind == LeakyReLU {
+		return fmt.Sprintf("leakyrelu(%v)", op.slope)
+	}
+	return op.kind.String()
+}
+func (op activationOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.act %v slope=%v rank=%d", op.kind, op.slope, op.rank)
+}
+func (op activationOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op activationOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto applies the activation into out (a new tensor when out is nil).
+func (op activationOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		activationForward(op, data[float32](ts[0]), data[float32](out))
+	} else {
+		activationForward(op, data[float64](ts[0]), data[float64](out))
+	}
+	return out, nil
+}
+
+// activationForward computes y = f(x), its elements shared among the threads.
+func activationForward[T Float](op activationOp, x, y []T) {
+	work := len(x)
+	if op.kind == Tanh || op.kind == Sigmoid {
+		work *= 16 // an exponential costs about as much as 16 copies
+	}
+	compute.For((len(x)+15)/16, work, func(lo, hi int) {
+		lo, hi = lo*16, min(hi*16, len(x))
+		activationPart(op, x[lo:hi], y[lo:hi])
+	})
+}
+
+func activationPart[T Float](op activationOp, x, y []T) {
+	y = y[:len(x)]
+	switch op.kind {
+	case ReLU:
+		if is32[T]() {
+			relu32(f32s(x), f32s(y))
+			return
+		}
+		for i, v := range x {
+			if v > 0 {
+				y[i] = v
+			} else {
+				y[i] = 0
+			}
+		}
+	case LeakyReLU:
+		s := T(op.slope)
+		for i, v := range x {
+			if v > 0 {
+				y[i] = v
+			} else {
+				y[i] = s * v
+			}
+		}
+	case Tanh:
+		for i, v := range x {
+			y[i] = T(math.Tanh(float64(v)))
+		}
+	case Sigmoid:
+		for i, v := range x {
+			y[i] = T(sigmoid(float64(v)))
+		}
+	}
+}
+
+// sigmoid is 1/(1 + e^(-v)) without overflow for large |v|.
+func sigmoid(v float64) float64 {
+	if v >= 0 {
+		return 1 / (1 + math.Exp(-v))
+	}
+	e := math.Exp(v)
+	return e / (1 + e)
+}
+
+func (op activationOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op activationOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != 1 {
+		return nil, fmt.Errorf("%v: expected 1 input, got %d", op, len(in))
+	}
+	dx, err := Apply(activationGradOp{fwd: op}, gradName(out, "x"), in[0], out, grad)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx}, nil
+}
+
+// activationGradOp is the gradient of an activation: inputs x, y = f(x) and dy; output
+// dx = f'(x) ⊙ dy, written with x (ReLU, LeakyReLU) or y (tanh, sigmoid).
+type activationGradOp struct {
+	base
+	backward
+	fwd activationOp
+}
+
+func (op activationGradOp) Arity() int { return 3 }
+func (op activationGradOp) Type() hm.Type {
+	t := tensorOf(op.fwd.rank)
+	return hm.NewFnType(t, t, t, t)
+}
+func (op activationGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
+func (op activationGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprint(h, "unroll.act.dx ")
+	op.fwd.WriteHash(h)
+}
+func (op activationGradOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op activationGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op activationGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes dx into out (a new tensor when out is nil).
+func (op activationGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 3)
+	if err != nil {
+		return nil, err
+	}
+	s := ts[0].Shape()
+	if !s.Eq(ts[1].Shape()) || !s.Eq(ts[2].Shape()) {
+		return nil, fmt.Errorf("%v: shapes %v, %v and %v differ", op, s, ts[1].Shape(), ts[2].Shape())
+	}
+	if out, err = outputFor(op, out, dt, s); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		activationBackward(op.fwd, data[float32](ts[0]), data[float32](ts[1]), data[float32](ts[2]), data[float32](out))
+	} else {
+		activationBackward(op.fwd, data[float64](ts[0]), data[float64](ts[1]), data[float64](ts[2]), data[float64](out))
+	}
+	return out, nil
+}
+
+// activationBackward computes dx = f'(x) ⊙ dy, its elements shared among the threads.
+func activationBackward[T Float](op activationOp, x, y, dy, dx []T) {
+	compute.For((len(x)+15)/16, len(x), func(lo, hi int) {
+		lo, hi = lo*16, min(hi*16, len(x))
+		activationGradPart(op, x[lo:hi], y[lo:hi], dy[lo:hi], dx[lo:hi])
+	})
+}
+
+func activationGradPart[T Float](op activationOp, x, y, dy, dx []T) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	switch op.kind {
+	case ReLU:
+		if is32[T]() {
+			reluGrad32(f32s(x), f32s(dy), f32s(dx))
+			return
+		}
+		for i, v := range x {
+			if v > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	case LeakyReLU:
+		s := T(op.slope)
+		for i, v := range x {
+			if v > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = s * dy[i]
+			}
+		}
+	case Tanh:
+		y = y[:len(x)]
+		for i, v := range y {
+			dx[i] = dy[i] * (1 - v*v)
+		}
+	case Sigmoid:
+		y = y[:len(x)]
+		for i, v := range y {
+			dx[i] = dy[i] * v * (1 - v)
+		}
+	}
+}
+
+// relu32 sets y = x where x > 0 and 0 elsewhere (NaN included) without a branch (see
+// reluGrad32).
+func relu32(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		u := math.Float32bits(v)
+		m := uint32((int64(u-1) - 0x7f800000) >> 63)
+		y[i] = math.Float32frombits(u & m)
+	}
+}
+
+// reluGrad32 sets dx = dy where x > 0 and 0 elsewhere (NaN included) without a branch: x > 0
+// exactly when the bits u of x satisfy 1 <= u <= bits(+Inf), and the mask is all ones then.
+func reluGrad32(x, dy, dx []float32) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		u := math.Float32bits(v)
+		m := uint32((int64(u-1) - 0x7f800000) >> 63)
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & m)
+	}
+}
+
+// Activation adds y = f(x) elementwise for the activation kind (slope is LeakyReLU's) to x's
+// graph, naming the node name.
+func Activation(x *gorgonia.Node, kind ActKind, slope float64, name string) (*gorgonia.Node, error) {
+	return Apply(activationOp{kind: kind, slope: slope, rank: x.Dims()}, name, x)
+}

@@ -1,0 +1,83 @@
+package ops
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// convBench is one convolution workload: input (n, c, h, w), o kernels of k x k, padding pad,
+// stride 1.
+type convBench struct {
+	name             string
+	n, c, h, w, o, k int
+	pad              int
+}
+
+// The standard workloads' convolutions (see WORKLOADS.md): W4 is one layer; W1 has two, the
+// second of the same shape as W4.
+var convBenches = []convBench{
+	{name: "W4", n: 64, c: 32, h: 14, w: 14, o: 64, k: 3, pad: 1},
+	{name: "W1conv1", n: 64, c: 1, h: 28, w: 28, o: 32, k: 3, pad: 1},
+	{name: "W1conv2", n: 64, c: 32, h: 14, w: 14, o: 64, k: 3, pad: 1},
+}
+
+func randDense32(r *rand.Rand, shape ...int) *tensor.Dense {
+	t := newDense[float32](shape...)
+	for i, d := 0, data[float32](t); i < len(d); i++ {
+		d[i] = float32(2*r.Float64() - 1)
+	}
+	return t
+}
+
+// BenchmarkConvOp times unroll's convolution op and its backward ops called directly (float32):
+// forward, the input and weight gradients, and all of forward+backward (with the bias
+// gradient), in ms per op.
+func BenchmarkConvOp(b *testing.B) {
+	for _, c := range convBenches {
+		win := Window{KH: c.k, KW: c.k, SH: 1, SW: 1, PT: c.pad, PB: c.pad, PL: c.pad, PR: c.pad, DH: 1, DW: 1}
+		fwd := convOp{win: win, rank: 4, bias: true}
+		dxOp := convInputGradOp{win: win, rank: 4, h: c.h, w: c.w}
+		dwOp := convWeightGradOp{win: win, rank: 4}
+		dbOp := channelSumOp{rank: 4}
+		r := rand.New(rand.NewPCG(1, 2))
+		x := randDense32(r, c.n, c.c, c.h, c.w)
+		w := randDense32(r, c.o, c.c, c.k, c.k)
+		bias := randDense32(r, c.o)
+		ho, wo, err := win.OutSize(c.h, c.w, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dy := randDense32(r, c.n, c.o, ho, wo)
+		steps := map[string]func() error{
+			"forward": func() error { _, err := fwd.Do(x, w, bias); return err },
+			"dx":      func() error { _, err := dxOp.Do(w, dy); return err },
+			"dw":      func() error { _, err := dwOp.Do(x, dy); return err },
+			"forward+backward": func() error {
+				if _, err := fwd.Do(x, w, bias); err != nil {
+					return err
+				}
+				if _, err := dxOp.Do(w, dy); err != nil {
+					return err
+				}
+				if _, err := dwOp.Do(x, dy); err != nil {
+					return err
+				}
+				_, err := dbOp.Do(dy)
+				return err
+			},
+		}
+		for _, step := range []string{"forward", "dx", "dw", "forward+backward"} {
+			b.Run(c.name+"/"+step, func(b *testing.B) {
+				f := steps[step]
+				for b.Loop() {
+					if err := f(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
+			})
+		}
+	}
+}

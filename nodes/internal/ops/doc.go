@@ -1,0 +1,27 @@
+// Package ops holds the Gorgonia operations behind unroll's layers: what Gorgonia runs, as the
+// layers of package nodes are what users call. Each file holds one family: elementwise
+// activations and softmax, convolution (window geometry, the op, im2col), pooling, batch
+// normalisation, the linear map, embedding, row and column concatenation, losses, and the
+// fused recurrent cells (forward, backward, masks). base.go holds what every op shares; read it
+// first.
+//
+// The contract every op here keeps:
+//
+//   - An op is a value whose fields are all of its attributes, and WriteHash writes every one of
+//     them: Gorgonia merges two nodes whose ops hash alike and whose inputs are the same (that is
+//     how its own Conv2d loses dilation).
+//   - An op never changes its inputs, handles float32 and float64, and embeds base. Do returns a
+//     fresh value; DoInto (graph.Preallocator) writes the same value into a buffer the executor
+//     owns and reuses from run to run, so a training step allocates no tensors.
+//   - A forward op's SymDiff builds its backward from other ops of this package (a backward op
+//     computes one gradient with a hand-written loop, and embeds backward: it has no second
+//     derivative). SymDiff only adds nodes: no op is changed while a graph is differentiated,
+//     so a graph can be differentiated more than once.
+//   - What a forward op keeps for its backward within one run (the gates of a recurrent step,
+//     the softmax of a cross-entropy) lives in a buffer of the forward op, which its backward op
+//     reads; the backward op takes the forward node as an input, so the forward has always run
+//     first in the same run.
+//   - Loops over many elements run on all threads over independent outputs, deterministically
+//     (internal/compute); every gradient is checked against finite differences in float64 by
+//     the tests of package nodes.
+package ops

@@ -1,0 +1,459 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/internal/compute"
+)
+
+// crossEntropyOp is softmax cross-entropy: inputs logits (B, K), labels (B) and, when weighted,
+// weights (B); output a scalar. The rows are computed in parallel and the loss summed in row
+// order. The op keeps the softmax of each row in its buffer for its gradient op, which takes
+// the loss node as an input and so always runs after it in the same run: the exponentials are
+// computed once a run.
+type crossEntropyOp struct {
+	base
+	weighted bool
+	probs    *[]float64 // the softmax of the last run's logits, (B, K)
+}
+
+func (op crossEntropyOp) Arity() int {
+	if op.weighted {
+		return 3
+	}
+	return 2
+}
+func (op crossEntropyOp) Type() hm.Type {
+	if op.weighted {
+		return hm.NewFnType(tensorOf(2), tensorOf(1), tensorOf(1), scalarType())
+	}
+	return hm.NewFnType(tensorOf(2), tensorOf(1), scalarType())
+}
+func (op crossEntropyOp) String() string {
+	if op.weighted {
+		return "weighted softmax cross-entropy"
+	}
+	return "softmax cross-entropy"
+}
+func (op crossEntropyOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.crossentropy weighted=%v", op.weighted)
+}
+func (op crossEntropyOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op crossEntropyOp) checkShapes(ss ...[]int) error {
+	if len(ss[0]) != 2 {
+		return fmt.Errorf("%v: logits have shape %v", op, tensor.Shape(ss[0]))
+	}
+	for _, s := range ss[1:] {
+		if len(s) != 1 || s[0] != ss[0][0] {
+			return fmt.Errorf("%v: labels or weights of shape %v for logits %v", op, tensor.Shape(s), tensor.Shape(ss[0]))
+		}
+	}
+	return nil
+}
+
+func (op crossEntropyOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	ss := make([][]int, op.Arity())
+	for i := range ss {
+		s, err := shapeOf(op, in, i)
+		if err != nil {
+			return nil, err
+		}
+		ss[i] = s
+	}
+	if err := op.checkShapes(ss...); err != nil {
+		return nil, err
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (op crossEntropyOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, op.Arity())
+	if err != nil {
+		return nil, err
+	}
+	if err := op.checkShapes(shapes(ts)...); err != nil {
+		return nil, err
+	}
+	var loss float64
+	if dt == tensor.Float32 {
+		loss, err = crossEntropyLoss[float32](op, ts)
+	} else {
+		loss, err = crossEntropyLoss[float64](op, ts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scalarValue(dt, loss), nil
+}
+
+func shapes(ts []*tensor.Dense) [][]int {
+	out := make([][]int, len(ts))
+	for i, t := range ts {
+		out[i] = t.Shape()
+	}
+	return out
+}
+
+// checkLabels checks the labels (and weights) of a batch of k classes and returns Σ w_i.
+func checkLabels[T Float](op crossEntropyOp, labels, w []T, k int) (float64, error) {
+	var total float64 // Σ w_i
+	for i, l := range labels {
+		wi := 1.0
+		if w != nil {
+			wi = float64(w[i])
+			if !(wi >= 0) || math.IsInf(wi, 1) {
+				return 0, fmt.Errorf("%v: weight %v of example %d is not a finite number ≥ 0", op, wi, i)
+			}
+		}
+		total += wi
+		y := float64(l)
+		if y != math.Trunc(y) || y < 0 || y >= float64(k) {
+			return 0, fmt.Errorf("%v: label %v of example %d is not a class id in [0, %d)", op, y, i, k)
+		}
+	}
+	return total, nil
+}
+
+// crossEntropyLoss computes the loss: each row's term in parallel, then their sum in row
+// order. It also stores each row's softmax in the op's buffer, for the gradient.
+func crossEntropyLoss[T Float](op crossEntropyOp, ts []*tensor.Dense) (float64, error) {
+	z, labels := data[T](ts[0]), data[T](ts[1])
+	var w []T
+	if op.weighted {
+		w = data[T](ts[2])
+	}
+	bsz, k := ts[0].Shape()[0], ts[0].Shape()[1]
+	total, err := checkLabels(op, labels, w, k)
+	if err != nil || total == 0 {
+		return 0, err // every example masked out: the loss and dz are 0
+	}
+	if cap(*op.probs) < len(z) {
+		*op.probs = make([]float64, len(z))
+	}
+	probs := (*op.probs)[:len(z)]
+	terms := compute.Scratch[float64](bsz)
+	compute.For(bsz, 16*len(z), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			wi := 1.0
+			if w != nil {
+				wi = float64(w[i])
+			}
+			row := z[i*k : (i+1)*k]
+			m := row[0]
+			for _, v := range row {
+				if v > m {
+					m = v
+				}
+			}
+			var s float64
+			pr := probs[i*k : (i+1)*k]
+			for j, v := range row {
+				e := math.Exp(float64(v - m))
+				pr[j] = e
+				s += e
+			}
+			for j := range pr {
+				pr[j] /= s
+			}
+			terms[i] = 0
+			if wi != 0 {
+				terms[i] = wi * (float64(m) + math.Log(s) - float64(row[int(labels[i])]))
+			}
+		}
+	})
+	var loss float64
+	for _, t := range terms {
+		loss += t
+	}
+	compute.Release(terms)
+	return loss / total, nil
+}
+
+// crossEntropyGrad sets dz to the gradient of the loss times dloss, rows in parallel, from the
+// probabilities the forward op kept in this run.
+func crossEntropyGrad[T Float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dloss float64) error {
+	z, labels := data[T](ts[0]), data[T](ts[1])
+	var w []T
+	if op.weighted {
+		w = data[T](ts[2])
+	}
+	k := ts[0].Shape()[1]
+	total, err := checkLabels(op, labels, w, k)
+	if err != nil {
+		return err
+	}
+	if total == 0 {
+		clear(dz) // every example masked out
+		return nil
+	}
+	probs := *op.probs
+	if len(probs) != len(z) {
+		return fmt.Errorf("%v: the forward pass of this run kept %d probabilities for %d logits", op, len(probs), len(z))
+	}
+	compute.For(len(labels), 16*len(z), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			wi := 1.0
+			if w != nil {
+				wi = float64(w[i])
+			}
+			out := dz[i*k : (i+1)*k]
+			y := int(labels[i])
+			scale := dloss * wi / total
+			for j, p := range probs[i*k : (i+1)*k] {
+				if j == y {
+					p--
+				}
+				out[j] = T(scale * p)
+			}
+		}
+	})
+	return nil
+}
+
+func (op crossEntropyOp) DiffWRT(n int) []bool {
+	out := make([]bool, n)
+	out[0] = true
+	return out
+}
+
+func (op crossEntropyOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
+	}
+	children := append(append(gorgonia.Nodes{}, in...), grad, out) // out orders the forward first
+	dz, err := Apply(crossEntropyGradOp{fwd: op}, gradName(out, "logits"), children...)
+	if err != nil {
+		return nil, err
+	}
+	res := make(gorgonia.Nodes, len(in))
+	res[0] = dz
+	return res, nil
+}
+
+// crossEntropyGradOp is the gradient of crossEntropyOp with respect to the logits: inputs
+// logits, labels, [weights,] the scalar gradient of the loss and, when the forward op has a
+// the loss itself (the forward node, whose op kept the probabilities this op reads); output (B, K).
+type crossEntropyGradOp struct {
+	base
+	backward
+	fwd crossEntropyOp
+}
+
+func (op crossEntropyGradOp) Arity() int {
+	return op.fwd.Arity() + 2
+}
+func (op crossEntropyGradOp) Type() hm.Type {
+	ts := []hm.Type{tensorOf(2), tensorOf(1)}
+	if op.fwd.weighted {
+		ts = append(ts, tensorOf(1))
+	}
+	ts = append(ts, scalarType(), scalarType())
+	return hm.NewFnType(append(ts, tensorOf(2))...)
+}
+func (op crossEntropyGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
+func (op crossEntropyGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprint(h, "unroll.crossentropy.dz ")
+	op.fwd.WriteHash(h)
+}
+func (op crossEntropyGradOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op crossEntropyGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op crossEntropyGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op crossEntropyGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	n := op.fwd.Arity()
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
+	}
+	ts, dt, err := denseInputs(op, in[:n], n)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.fwd.checkShapes(shapes(ts)...); err != nil {
+		return nil, err
+	}
+	dloss, err := scalarOf(op, in[n])
+	if err != nil {
+		return nil, err
+	}
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		err = crossEntropyGrad(op.fwd, ts, data[float32](out), dloss)
+	} else {
+		err = crossEntropyGrad(op.fwd, ts, data[float64](out), dloss)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CrossEntropy adds the mean softmax cross-entropy of logits (B, K) against class labels (B),
+// weighted by weights (B) when it is not nil, to the logits' graph: a scalar.
+func CrossEntropy(logits, labels, weights *gorgonia.Node, name string) (*gorgonia.Node, error) {
+	children := []*gorgonia.Node{logits, labels}
+	if weights != nil {
+		children = append(children, weights)
+	}
+	return Apply(crossEntropyOp{weighted: weights != nil, probs: new([]float64)}, name, children...)
+}
+
+// mseOp is the mean squared error of two tensors of rank rank; output a scalar.
+type mseOp struct {
+	base
+	rank int
+}
+
+func (op mseOp) Arity() int { return 2 }
+func (op mseOp) Type() hm.Type {
+	return hm.NewFnType(tensorOf(op.rank), tensorOf(op.rank), scalarType())
+}
+func (op mseOp) String() string        { return "mse" }
+func (op mseOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "unroll.mse rank=%d", op.rank) }
+func (op mseOp) Hashcode() uint32      { return hashOf(op) }
+func (op mseOp) DiffWRT(int) []bool    { return []bool{true, true} }
+
+func (op mseOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	a, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := shapeOf(op, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Eq(b) {
+		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (op mseOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 2)
+	if err != nil {
+		return nil, err
+	}
+	if !ts[0].Shape().Eq(ts[1].Shape()) {
+		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), ts[1].Shape())
+	}
+	if dt == tensor.Float32 {
+		return scalarValue(dt, meanSquare(data[float32](ts[0]), data[float32](ts[1]))), nil
+	}
+	return scalarValue(dt, meanSquare(data[float64](ts[0]), data[float64](ts[1]))), nil
+}
+
+func meanSquare[T Float](a, b []T) float64 {
+	var s float64
+	for i, v := range a {
+		d := float64(v) - float64(b[i])
+		s += d * d
+	}
+	return s / float64(len(a))
+}
+
+func (op mseOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != 2 {
+		return nil, fmt.Errorf("%v: expected 2 inputs, got %d", op, len(in))
+	}
+	dp, err := Apply(mseGradOp{rank: op.rank, sign: 1}, gradName(out, "pred"), in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dt, err := Apply(mseGradOp{rank: op.rank, sign: -1}, gradName(out, "target"), in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dp, dt}, nil
+}
+
+// mseGradOp is sign·2(pred - target)/N times the scalar gradient of the loss: inputs pred,
+// target and that gradient.
+type mseGradOp struct {
+	base
+	backward
+	rank int
+	sign int
+}
+
+func (op mseGradOp) Arity() int { return 3 }
+func (op mseGradOp) Type() hm.Type {
+	t := tensorOf(op.rank)
+	return hm.NewFnType(t, t, scalarType(), t)
+}
+func (op mseGradOp) String() string { return fmt.Sprintf("d(mse)·%d", op.sign) }
+func (op mseGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "unroll.mse.d rank=%d sign=%d", op.rank, op.sign)
+}
+func (op mseGradOp) Hashcode() uint32 { return hashOf(op) }
+
+func (op mseGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op mseGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op mseGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("%v: expected 3 inputs, got %d", op, len(in))
+	}
+	ts, dt, err := denseInputs(op, in[:2], 2)
+	if err != nil {
+		return nil, err
+	}
+	if !ts[0].Shape().Eq(ts[1].Shape()) {
+		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), ts[1].Shape())
+	}
+	dloss, err := scalarOf(op, in[2])
+	if err != nil {
+		return nil, err
+	}
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		mseGrad(op.sign, data[float32](ts[0]), data[float32](ts[1]), data[float32](out), dloss)
+	} else {
+		mseGrad(op.sign, data[float64](ts[0]), data[float64](ts[1]), data[float64](out), dloss)
+	}
+	return out, nil
+}
+
+func mseGrad[T Float](sign int, a, b, g []T, dloss float64) {
+	scale := float64(sign) * 2 * dloss / float64(len(a))
+	compute.Elems(len(a), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g[i] = T(scale * (float64(a[i]) - float64(b[i])))
+		}
+	})
+}
+
+// MSE adds the mean squared error of pred against target (one shape) to pred's graph: a scalar.
+func MSE(pred, target *gorgonia.Node, name string) (*gorgonia.Node, error) {
+	return Apply(mseOp{rank: pred.Dims()}, name, pred, target)
+}

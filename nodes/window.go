@@ -1,0 +1,194 @@
+package nodes
+
+import (
+	"fmt"
+
+	"github.com/unroll-ml/unroll/nodes/internal/ops"
+)
+
+// input size.
+type windowSpec struct {
+	ops.Window
+	same bool
+}
+
+// resolve fixes the padding for an h x w input.
+func (s windowSpec) resolve(h, w int) ops.Window {
+	win := s.Window
+	if s.same {
+		win.PT, win.PB = ops.SamePad(h, win.KH, win.SH, win.DH)
+		win.PL, win.PR = ops.SamePad(w, win.KW, win.SW, win.DW)
+	}
+	return win
+}
+
+// windowConfig collects the window options.
+type windowConfig struct {
+	kernel   []int
+	stride   []int
+	padding  []int
+	same     bool
+	dilation []int
+}
+
+// WindowOption sets the geometry of a sliding window, a convolution's kernel or a pooling
+// window: Stride, Padding, SamePadding, Dilation, KernelSize. Conv1D, Conv2D and the pooling
+// layers take it; the constructor checks the values.
+type WindowOption func(*windowConfig)
+
+func (o WindowOption) applyConv(c *convConfig) {
+	if o != nil {
+		o(&c.windowConfig)
+	}
+}
+
+func (o WindowOption) applyPool(c *poolConfig) {
+	if o != nil {
+		o(&c.windowConfig)
+	}
+}
+
+// Stride sets the step of the window: one value for every axis, or (height, width) for a 2-D
+// layer. The default is 1 for convolutions and the kernel size for pooling.
+func Stride(s ...int) WindowOption {
+	return func(c *windowConfig) { c.stride = append([]int(nil), s...) }
+}
+
+// Padding sets the zero padding: one value for every side; for a 2-D layer two values
+// (height, width), each on both sides, or four (top, bottom, left, right); for a 1-D layer two
+// values (left, right). The default is none.
+func Padding(p ...int) WindowOption {
+	return func(c *windowConfig) { c.padding = append([]int(nil), p...) }
+}
+
+// SamePadding pads so that the output size is ceil(input size / stride): the input size when
+// the stride is 1 (PyTorch's padding="same"). The total padding along an axis is
+// max((out-1)·stride + dilation·(kernel-1) + 1 - in, 0); when it is odd, the extra element
+// goes after (bottom, right), as in TensorFlow.
+func SamePadding() WindowOption {
+	return func(c *windowConfig) { c.same = true }
+}
+
+// Dilation sets the spacing between kernel elements: one value for every axis, or (height,
+// width) for a 2-D layer. The default is 1.
+func Dilation(d ...int) WindowOption {
+	return func(c *windowConfig) { c.dilation = append([]int(nil), d...) }
+}
+
+// KernelSize makes the window of a 2-D layer rectangular, height x width, instead of the
+// square size given to its constructor.
+func KernelSize(height, width int) WindowOption {
+	return func(c *windowConfig) { c.kernel = []int{height, width} }
+}
+
+// spec checks the options for a layer with dims spatial axes (1 or 2) and a square kernel of
+// size kernel. The default stride is 1, or the kernel size when strideIsKernel is set (pooling).
+func (c windowConfig) spec(dims, kernel int, strideIsKernel bool) (windowSpec, error) {
+	var s windowSpec
+	if kernel < 1 {
+		return s, fmt.Errorf("kernel size must be positive, got %d", kernel)
+	}
+	s.KH, s.KW = kernel, kernel
+	if dims == 1 {
+		s.KH = 1
+	}
+	if c.kernel != nil {
+		if dims == 1 {
+			return s, fmt.Errorf("a 1-D layer takes one kernel size, got KernelSize%v", sizes(c.kernel))
+		}
+		if c.kernel[0] < 1 || c.kernel[1] < 1 {
+			return s, fmt.Errorf("kernel size must be positive, got %dx%d", c.kernel[0], c.kernel[1])
+		}
+		s.KH, s.KW = c.kernel[0], c.kernel[1]
+	}
+
+	s.SH, s.SW = 1, 1
+	if strideIsKernel {
+		s.SH, s.SW = s.KH, s.KW
+	}
+	switch {
+	case len(c.stride) == 0:
+	case len(c.stride) == 1 && dims == 1:
+		s.SW = c.stride[0]
+	case len(c.stride) == 1:
+		s.SH, s.SW = c.stride[0], c.stride[0]
+	case len(c.stride) == 2 && dims == 2:
+		s.SH, s.SW = c.stride[0], c.stride[1]
+	default:
+		return s, fmt.Errorf("stride takes %s, got %d: %s", valueCounts(dims, false), len(c.stride), sizes(c.stride))
+	}
+	if s.SH < 1 || s.SW < 1 {
+		return s, fmt.Errorf("stride must be at least 1, got %s", sizes(c.stride))
+	}
+
+	s.DH, s.DW = 1, 1
+	switch {
+	case len(c.dilation) == 0:
+	case len(c.dilation) == 1 && dims == 1:
+		s.DW = c.dilation[0]
+	case len(c.dilation) == 1:
+		s.DH, s.DW = c.dilation[0], c.dilation[0]
+	case len(c.dilation) == 2 && dims == 2:
+		s.DH, s.DW = c.dilation[0], c.dilation[1]
+	default:
+		return s, fmt.Errorf("dilation takes %s, got %d: %s", valueCounts(dims, false), len(c.dilation), sizes(c.dilation))
+	}
+	if s.DH < 1 || s.DW < 1 {
+		return s, fmt.Errorf("dilation must be at least 1, got %s", sizes(c.dilation))
+	}
+
+	p := c.padding
+	switch {
+	case len(p) == 0:
+	case c.same:
+		return s, fmt.Errorf("padding %s and same padding are both given", sizes(p))
+	case len(p) == 1 && dims == 1:
+		s.PL, s.PR = p[0], p[0]
+	case len(p) == 2 && dims == 1:
+		s.PL, s.PR = p[0], p[1]
+	case len(p) == 1:
+		s.PT, s.PB, s.PL, s.PR = p[0], p[0], p[0], p[0]
+	case len(p) == 2:
+		s.PT, s.PB, s.PL, s.PR = p[0], p[0], p[1], p[1]
+	case len(p) == 4:
+		s.PT, s.PB, s.PL, s.PR = p[0], p[1], p[2], p[3]
+	default:
+		return s, fmt.Errorf("padding takes %s, got %d: %s", valueCounts(dims, true), len(p), sizes(p))
+	}
+	for _, v := range p {
+		if v < 0 {
+			return s, fmt.Errorf("padding must not be negative, got %s", sizes(p))
+		}
+	}
+	s.same = c.same
+	return s, nil
+}
+
+func valueCounts(dims int, padding bool) string {
+	switch {
+	case dims == 1 && padding:
+		return "1 or 2 values (left, right)"
+	case dims == 1:
+		return "1 value"
+	case padding:
+		return "1, 2 (height, width) or 4 values (top, bottom, left, right)"
+	}
+	return "1 or 2 values (height, width)"
+}
+
+// sizes formats a list of sizes as (a, b, c), or a single size as itself.
+func sizes(v []int) string {
+	if len(v) == 1 {
+		return fmt.Sprint(v[0])
+	}
+	s := "("
+	for i, x := range v {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(x)
+	}
+	return s + ")"
+}
+
+// ConvOption configures NewConv1D and NewConv2D: a WindowOption (Stride, Padding,
