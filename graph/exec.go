@@ -3,7 +3,6 @@ package graph
 import (
 	"fmt"
 	"math"
-	"os"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -15,25 +14,35 @@ type machine interface {
 	value(n *gorgonia.Node) gorgonia.Value // a node's value after run, valid until reset
 	reset()
 	close() error
+	// writeInto makes the machine compute n into buf, a tensor of n's shape and dtype that the
+	// caller owns, and reports whether it will.
+	writeInto(n *gorgonia.Node, buf *tensor.Dense) bool
+	// take hands n's value after a run over to the caller when the machine can give it up
+	// instead of copying it, and reports whether it did.
+	take(n *gorgonia.Node) (*tensor.Dense, bool)
 }
 
-// newMachine returns the executor for a graph: unroll's own by default, Gorgonia's TapeMachine
-// when the environment sets UNROLL_VM=tape (the two are cross-checked by the tests).
-func newMachine(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (machine, error) {
-	if os.Getenv("UNROLL_VM") == "tape" {
+// newMachine returns the machine vm for a graph whose runs must compute the needed nodes.
+func newMachine(vm VM, g *gorgonia.ExprGraph, needed []*gorgonia.Node) (machine, error) {
+	switch vm {
+	case Executor:
+		return newExecutor(g, needed)
+	case TapeMachine:
 		return &tape{vm: gorgonia.NewTapeMachine(g)}, nil
 	}
-	return newExecutor(g, needed)
+	return nil, fmt.Errorf("graph: unknown VM %v", vm)
 }
 
 // tape adapts Gorgonia's TapeMachine. It must be Reset after every run, or the next run
 // silently returns stale values.
 type tape struct{ vm gorgonia.VM }
 
-func (t *tape) run() error                            { return t.vm.RunAll() }
-func (t *tape) value(n *gorgonia.Node) gorgonia.Value { return n.Value() }
-func (t *tape) reset()                                { t.vm.Reset() }
-func (t *tape) close() error                          { return t.vm.Close() }
+func (t *tape) run() error                                   { return t.vm.RunAll() }
+func (t *tape) value(n *gorgonia.Node) gorgonia.Value        { return n.Value() }
+func (t *tape) reset()                                       { t.vm.Reset() }
+func (t *tape) close() error                                 { return t.vm.Close() }
+func (t *tape) writeInto(*gorgonia.Node, *tensor.Dense) bool { return false }
+func (t *tape) take(*gorgonia.Node) (*tensor.Dense, bool)    { return nil, false }
 
 // Preallocator is implemented by operations that can write their result into a buffer the
 // executor owns and reuses from run to run: DoInto computes the op's value into out, a tensor

@@ -62,20 +62,19 @@ func TestOutputsBelongToTheCaller(t *testing.T) {
 
 // TestExecutorMatchesTapeMachine trains the same model a few steps with unroll's executor,
 // which writes the gradients where the solver reads them, and with Gorgonia's TapeMachine
-// (UNROLL_VM=tape): losses, gradient norms and parameters agree to the bit.
+// (graph.WithVM): losses, gradient norms and parameters agree to the bit.
 func TestExecutorMatchesTapeMachine(t *testing.T) {
 	type run struct {
 		ps    *graph.Params
 		steps []*graph.StepResult
 	}
 	var runs [2]run
-	for i, vm := range []string{"", "tape"} {
-		t.Setenv("UNROLL_VM", vm)
+	for i, vm := range []graph.VM{graph.Executor, graph.TapeMachine} {
 		ps := graph.NewParams(graph.Seed(3))
 		m := newMLP(t, ps)
 		b := graph.NewBuilder(ps, graph.Train)
 		loss, _ := mseGraph(t, b, m, 6)
-		tr, err := graph.NewTrainer(b, loss, solvers.NewAdam(1e-2))
+		tr, err := graph.NewTrainer(b, loss, solvers.NewAdam(1e-2), graph.WithVM(vm))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -115,12 +115,12 @@ func GradCheck(ps *Params, build func(b *Builder) (*gorgonia.Node, error), feeds
 			feeds64[in.name] = NewTensor(tensor.Float64, in.node.Shape().Clone(), nil)
 		}
 	}
-	progA, err := compile(bA, nil, lossA, cfg.inputs)
+	progA, err := compile(bA, nil, lossA, cfg.inputs, compileConfig{vm: defaultVM})
 	if err != nil {
 		return nil, fmt.Errorf("gradcheck: %w", err)
 	}
 	defer progA.Close()
-	progB, err := compile(bB, map[string]*gorgonia.Node{"loss": lossB}, nil, nil)
+	progB, err := compile(bB, map[string]*gorgonia.Node{"loss": lossB}, nil, nil, compileConfig{vm: defaultVM})
 	if err != nil {
 		return nil, fmt.Errorf("gradcheck: %w", err)
 	}

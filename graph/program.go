@@ -43,15 +43,16 @@ type gradNode struct {
 	param  *Entry
 }
 
-// Compile compiles the builder's graph into a Program that returns the named outputs. A builder
-// compiles once; build another graph (from the same Params) for another batch size or mode.
-func Compile(b *Builder, outputs map[string]*gorgonia.Node) (*Program, error) {
-	return compile(b, outputs, nil, nil)
+// Compile compiles the builder's graph into a Program that returns the named outputs, run by
+// unroll's executor unless WithVM says otherwise. A builder compiles once; build another graph
+// (from the same Params) for another batch size or mode.
+func Compile(b *Builder, outputs map[string]*gorgonia.Node, opts ...CompileOption) (*Program, error) {
+	return compile(b, outputs, nil, nil, compileOptions(opts))
 }
 
 // compile adds, when loss is not nil, the symbolic gradient of loss with respect to every
 // trainable parameter bound in the graph and to the fed inputs named in wrtInputs.
-func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node, wrtInputs []string) (*Program, error) {
+func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node, wrtInputs []string, cfg compileConfig) (*Program, error) {
 	if b.compiled {
 		return nil, fmt.Errorf("graph: the builder was already compiled")
 	}
@@ -115,16 +116,14 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 			p.grads[i].node = gs[i]
 		}
 	}
-	m, err := newMachine(b.g, p.needed())
+	m, err := newMachine(cfg.vm, b.g, p.needed())
 	if err != nil {
 		return nil, err
 	}
 	p.m = m
-	if ex, ok := m.(*executor); ok {
-		for i := range p.grads { // gradients are computed where the trainer reads them
-			g := &p.grads[i]
-			g.direct = ex.writeInto(g.node, g.value)
-		}
+	for i := range p.grads { // gradients are computed where the trainer reads them, if the machine can
+		g := &p.grads[i]
+		g.direct = m.writeInto(g.node, g.value)
 	}
 	b.compiled = true
 	return p, nil
@@ -191,9 +190,8 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 	}
 	p.runs++
 	r := &result{outputs: Outputs{}, state: map[string]*tensor.Dense{}, buffers: map[string]*tensor.Dense{}}
-	ex, _ := p.m.(*executor)
 	for name, n := range outputs {
-		if t, ok := p.takeOutput(ex, n, outputs); ok {
+		if t, ok := p.takeOutput(n, outputs); ok {
 			r.outputs[name] = t
 			continue
 		}
@@ -237,13 +235,10 @@ func (p *Program) run(feeds Feeds, outputs map[string]*gorgonia.Node) (*result, 
 	return r, nil
 }
 
-// takeOutput hands the executor's buffer holding output n over to the caller instead of
+// takeOutput hands the machine's buffer holding output n over to the caller instead of
 // copying it, when n is the output of no other name and no carried state or buffer update
 // reads it after the run.
-func (p *Program) takeOutput(ex *executor, n *gorgonia.Node, outputs map[string]*gorgonia.Node) (*tensor.Dense, bool) {
-	if ex == nil {
-		return nil, false
-	}
+func (p *Program) takeOutput(n *gorgonia.Node, outputs map[string]*gorgonia.Node) (*tensor.Dense, bool) {
 	uses := 0
 	for _, o := range outputs {
 		if o == n {
@@ -263,7 +258,7 @@ func (p *Program) takeOutput(ex *executor, n *gorgonia.Node, outputs map[string]
 	if uses > 1 {
 		return nil, false
 	}
-	return ex.take(n)
+	return p.m.take(n)
 }
 
 // commit applies a run's carried state and buffer updates.

@@ -31,29 +31,36 @@ type StepResult struct {
 	Outputs  Outputs // the extra outputs asked for with WithOutputs
 }
 
-// TrainOption configures NewTrainer.
-type TrainOption func(*trainConfig)
+// TrainOption configures NewTrainer: ClipNorm, WithOutputs, or any CompileOption (WithVM).
+type TrainOption interface{ applyTrain(*trainConfig) }
 
 type trainConfig struct {
+	compileConfig
 	clip    float64
 	outputs map[string]*gorgonia.Node
 }
 
+type trainFunc func(*trainConfig)
+
+func (f trainFunc) applyTrain(c *trainConfig) { f(c) }
+
 // ClipNorm rescales the gradients so that their global L2 norm is at most max (PyTorch's
 // clip_grad_norm_). Zero, the default, turns clipping off.
-func ClipNorm(max float64) TrainOption { return func(c *trainConfig) { c.clip = max } }
+func ClipNorm(max float64) TrainOption { return trainFunc(func(c *trainConfig) { c.clip = max }) }
 
 // WithOutputs asks every step to return these nodes' values too (logits, a final state).
 func WithOutputs(outputs map[string]*gorgonia.Node) TrainOption {
-	return func(c *trainConfig) { c.outputs = outputs }
+	return trainFunc(func(c *trainConfig) { c.outputs = outputs })
 }
 
 // NewTrainer compiles b with the gradient of loss (a scalar node of b) and returns a trainer
 // that updates the bound parameters with s.
 func NewTrainer(b *Builder, loss *gorgonia.Node, s solvers.Solver, opts ...TrainOption) (*Trainer, error) {
-	var cfg trainConfig
+	cfg := trainConfig{compileConfig: compileConfig{vm: defaultVM}}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o.applyTrain(&cfg)
+		}
 	}
 	if s == nil {
 		return nil, fmt.Errorf("graph: trainer needs a solver")
@@ -64,7 +71,7 @@ func NewTrainer(b *Builder, loss *gorgonia.Node, s solvers.Solver, opts ...Train
 	if loss == nil {
 		return nil, fmt.Errorf("graph: trainer needs a loss node")
 	}
-	prog, err := compile(b, cfg.outputs, loss, nil)
+	prog, err := compile(b, cfg.outputs, loss, nil, cfg.compileConfig)
 	if err != nil {
 		return nil, err
 	}
