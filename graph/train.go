@@ -95,8 +95,8 @@ func (t *Trainer) Step(feeds Feeds) (*StepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.clip > 0 && norm > t.clip {
-		if _, err := solvers.ClipGlobalNorm(t.grads(), t.clip); err != nil {
+	if t.clip > 0 {
+		if err := solvers.ClipToNorm(t.grads(), norm, t.clip); err != nil {
 			return nil, fmt.Errorf("graph: step %d: %w", step, err)
 		}
 	}
@@ -130,14 +130,16 @@ func (t *Trainer) forwardBackward(feeds Feeds, step int) (*result, float64, erro
 	if math.IsNaN(r.loss) || math.IsInf(r.loss, 0) {
 		return nil, 0, notFiniteError(fmt.Sprintf("graph: step %d: loss is %v; parameters left unchanged (try a lower learning rate or gradient clipping)", step, r.loss))
 	}
-	var sum float64
 	for _, p := range t.params {
 		if i := firstNonFinite(p.Grad); i >= 0 {
 			return nil, 0, notFiniteError(fmt.Sprintf("graph: step %d: gradient of %s is not finite at element %d; parameters left unchanged (try a lower learning rate or gradient clipping)", step, p.Name, i))
 		}
-		sum += sumSquares(p.Grad)
 	}
-	return r, math.Sqrt(sum), nil
+	norm, err := solvers.GlobalNorm(t.grads())
+	if err != nil {
+		return nil, 0, fmt.Errorf("graph: step %d: %w", step, err)
+	}
+	return r, norm, nil
 }
 
 // ErrNotFinite is what the error of a refused training step wraps: its loss or a gradient was
@@ -156,19 +158,4 @@ func (t *Trainer) grads() []*tensor.Dense {
 		out[i] = p.Grad
 	}
 	return out
-}
-
-func sumSquares(t *tensor.Dense) float64 {
-	var s float64
-	switch d := t.Data().(type) {
-	case []float32:
-		for _, v := range d {
-			s += float64(v) * float64(v)
-		}
-	case []float64:
-		for _, v := range d {
-			s += v * v
-		}
-	}
-	return s
 }

@@ -8,14 +8,8 @@ import (
 )
 
 // ClipGlobalNorm scales the gradients in place so that their global L2 norm is at most maxNorm,
-// as PyTorch's torch.nn.utils.clip_grad_norm_ does, and returns the norm they had before. The
-// norm is taken over all gradients as one vector, summing squares in float64. Every gradient is
-// multiplied by
-//
-//	min(1, maxNorm / (norm + 1e-6)),
-//
-// rounded to its dtype; like PyTorch, this scales when norm > maxNorm - 1e-6 and leaves the
-// gradients untouched otherwise. No gradients give norm 0.
+// as PyTorch's torch.nn.utils.clip_grad_norm_ does, and returns the norm they had before:
+// GlobalNorm followed by ClipToNorm.
 //
 // It changes nothing and returns an error when maxNorm is not positive, a gradient is nil, a
 // view or not float32 or float64, or the norm is NaN or infinite (the norm is returned then too).
@@ -23,9 +17,19 @@ func ClipGlobalNorm(grads []*tensor.Dense, maxNorm float64) (norm float64, err e
 	if !(maxNorm > 0) {
 		return 0, fmt.Errorf("clip global norm: max norm %v is not positive", maxNorm)
 	}
+	if norm, err = GlobalNorm(grads); err != nil {
+		return norm, fmt.Errorf("clip global norm: %w", err)
+	}
+	return norm, ClipToNorm(grads, norm, maxNorm)
+}
+
+// GlobalNorm returns the L2 norm of all gradients taken as one vector, summing squares in
+// float64; no gradients give 0. A gradient that is nil, a view or not float32 or float64, or a
+// norm that is NaN or infinite, is an error (the norm is returned then too).
+func GlobalNorm(grads []*tensor.Dense) (float64, error) {
 	for i, g := range grads {
 		if err := checkTensor(g); err != nil {
-			return 0, fmt.Errorf("clip global norm: gradient %d: %w", i, err)
+			return 0, fmt.Errorf("gradient %d: %w", i, err)
 		}
 	}
 	var sum float64
@@ -36,13 +40,28 @@ func ClipGlobalNorm(grads []*tensor.Dense, maxNorm float64) (norm float64, err e
 			sum += sumSquares(g.Float64s())
 		}
 	}
-	norm = math.Sqrt(sum)
+	norm := math.Sqrt(sum)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return norm, fmt.Errorf("clip global norm: gradient norm is %v", norm)
+		return norm, fmt.Errorf("gradient norm is %v", norm)
+	}
+	return norm, nil
+}
+
+// ClipToNorm scales gradients whose global norm is norm (from GlobalNorm) so that it is at most
+// maxNorm: every gradient is multiplied by
+//
+//	min(1, maxNorm / (norm + 1e-6)),
+//
+// rounded to its dtype; like PyTorch, this scales when norm > maxNorm - 1e-6 and leaves the
+// gradients untouched otherwise. This is the one place the rule lives: trainers compute the
+// norm once, report it, and clip with it.
+func ClipToNorm(grads []*tensor.Dense, norm, maxNorm float64) error {
+	if !(maxNorm > 0) {
+		return fmt.Errorf("clip to norm: max norm %v is not positive", maxNorm)
 	}
 	coef := maxNorm / (norm + 1e-6)
 	if coef >= 1 {
-		return norm, nil
+		return nil
 	}
 	for _, g := range grads {
 		if g.Dtype() == tensor.Float32 {
@@ -51,7 +70,7 @@ func ClipGlobalNorm(grads []*tensor.Dense, maxNorm float64) (norm float64, err e
 			scale(g.Float64s(), coef)
 		}
 	}
-	return norm, nil
+	return nil
 }
 
 func sumSquares[T float](x []T) float64 {

@@ -17,7 +17,7 @@ import (
 // a k-step graph and perturbed (the LSTM's memory cell held fixed).
 func TestGradientFlowMatchesFiniteDifferences(t *testing.T) {
 	const batch, steps = 3, 7
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		for _, readout := range []Readout{LastState, EveryStep} {
 			t.Run(kind.String()+"/"+readout.String(), func(t *testing.T) {
 				ps := graph.NewParams(graph.Seed(31), graph.Dtype(tensor.Float64))

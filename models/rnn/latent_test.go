@@ -18,7 +18,7 @@ import (
 // The latent AR model's regression graph (unrolled cell, head on the last state, mean squared
 // error) passes the finite-difference check for every cell kind.
 func TestLatentARGradCheck(t *testing.T) {
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		t.Run(kind.String(), func(t *testing.T) {
 			ps := graph.NewParams(graph.Seed(2), graph.Dtype(tensor.Float64))
 			m, err := NewLatentAR(ps, "lat", kind, 3, 5)

@@ -107,7 +107,7 @@ func TestLanguageModelLearns(t *testing.T) {
 // Evaluation carries the state from segment to segment, so the length of the segments changes
 // nothing: the score is that of the whole text read in one go.
 func TestEvaluateSegmentsAgree(t *testing.T) {
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		lm, ids := tinyLM(t, 3, tensor.Float64, kind)
 		ids = ids[:150]
 		whole, err := lm.Evaluate(ids, len(ids))

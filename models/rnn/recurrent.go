@@ -23,8 +23,8 @@ const (
 	GRU
 )
 
-// Kinds lists the three kinds in the order the demos show them.
-var Kinds = []Kind{RNN, LSTM, GRU}
+// Kinds returns the three kinds in the order the demos show them.
+func Kinds() []Kind { return []Kind{RNN, LSTM, GRU} }
 
 func (k Kind) String() string {
 	switch k {
@@ -38,7 +38,7 @@ func (k Kind) String() string {
 
 // ParseKind reads "rnn", "lstm" or "gru" (in any case).
 func ParseKind(s string) (Kind, error) {
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		if strings.EqualFold(s, k.String()) {
 			return k, nil
 		}

@@ -172,7 +172,7 @@ func TestRecurrentMatchesPyTorch(t *testing.T) {
 func TestMaskedPaddingChangesNothing(t *testing.T) {
 	const batch, steps = 3, 6
 	lengths := []int{6, 2, 4}
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		t.Run(kind.String(), func(t *testing.T) {
 			ps := graph.NewParams(graph.Seed(9), graph.Dtype(tensor.Float64))
 			net, err := NewNet(ps, "", kind, 2, 3, 2, Layers(2), Masked())

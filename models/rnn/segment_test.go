@@ -119,7 +119,7 @@ func merge(fs ...graph.Feeds) graph.Feeds {
 // backpropagation through time, checked against finite differences.
 func TestSegmentFullBPTT(t *testing.T) {
 	const batch, steps = 2, 6
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		t.Run(kind.String(), func(t *testing.T) {
 			ps := graph.NewParams(graph.Seed(21), graph.Dtype(tensor.Float64))
 			net, err := NewNet(ps, "", kind, 3, 4, 3, Layers(2), Masked())
@@ -162,7 +162,7 @@ func TestSegmentFullBPTT(t *testing.T) {
 // inputs, and the gradient through that dependence is left out: the truncation is real.
 func TestSegmentTruncated(t *testing.T) {
 	const batch, steps, k = 2, 6, 2
-	for _, kind := range Kinds {
+	for _, kind := range Kinds() {
 		t.Run(kind.String(), func(t *testing.T) {
 			ps := graph.NewParams(graph.Seed(22), graph.Dtype(tensor.Float64))
 			net, err := NewNet(ps, "", kind, 3, 4, 3)
