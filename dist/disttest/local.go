@@ -12,8 +12,8 @@ import (
 )
 
 // Local returns n groups that are the ranks 0 to n-1 of one job inside this process, for
-// tests of data-parallel code without MPI: each rank is used from its own goroutine (RunLocal
-// does that), and the ranks exchange their buffers through memory. Sums are taken in rank
+// tests of data-parallel code without MPI: each rank is used from its own goroutine, one
+// goroutine per rank (RunLocal does that), and the ranks exchange their buffers through memory. Sums are taken in rank
 // order. Unlike MPI, a Local group checks the contract of dist.Group: ranks that call
 // different operations, different roots or buffers of different lengths at the same point get
 // an error naming them, on every rank. Abort ends the calling goroutine (runtime.Goexit), and
