@@ -1,5 +1,9 @@
-// Package graph is where unroll's models meet Gorgonia: it is the only package that runs
-// Gorgonia's virtual machine.
+// Package graph is where unroll's models meet Gorgonia: the graph builder, named parameters,
+// compiled programs and the machines that run them, the training step, gradient checks and
+// checkpoints. It is the only package that runs a virtual machine over Gorgonia's graphs.
+//
+// Look first at Builder and Params (builder.go, params.go), then Compile and NewTrainer
+// (program.go, train.go).
 //
 // # The core contracts
 //
@@ -27,6 +31,13 @@
 //
 // Compile turns a builder into a Program with named outputs, run many times with Feeds (inputs
 // by name; a feed of the wrong shape or dtype is an error naming the input and both shapes).
+// A program runs on unroll's executor by default: it runs only the nodes its outputs need and
+// lets unroll's ops write into buffers it keeps from run to run. Gorgonia's TapeMachine is the
+// checked alternative (WithVM; the tests run under both, go test -tags tapevm).
+//
+// Differentiation is Gorgonia's: gorgonia.Grad calls every op's SymDiff. After it, ops that
+// share inputs among many nodes (the steps of an unrolled recurrent cell share their weights)
+// may compute the gradient of those inputs for all their nodes at once (JointGradOp, joint.go).
 // NewTrainer compiles a builder with the symbolic gradient of a scalar loss and runs training
 // steps: feed, forward, backward, optional global-norm clipping, the solver's update. A step
 // whose loss or gradient is NaN or infinite is an error naming the step, and it changes nothing.

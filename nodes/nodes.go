@@ -1,4 +1,10 @@
-// Package nodes holds unroll's layers and the custom Gorgonia operations behind them.
+// Package nodes holds unroll's layers: what users call to build a model, one file per family
+// (convolution, pooling, dense, activations, dropout, batch normalisation, flatten, embedding,
+// losses, the recurrent cells and masks). The Gorgonia operations behind them live in
+// nodes/internal/ops, and the matrix multiply in nodes/gemm.
+//
+// Look first at Layer and Cell below, then at a layer such as Conv2D (conv.go) or a cell such
+// as LSTMCell (lstm.go), whose doc comments hold their maths.
 //
 // Nodes are Gorgonia's own *gorgonia.Node: a layer adds nodes to a graph.Builder and returns
 // one. Two shapes of type cover every building block:
