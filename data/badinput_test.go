@@ -139,12 +139,12 @@ func TestReadersRefuseBadInput(t *testing.T) {
 			_, err := data.NewImageBatches(set.Head(0), 2)
 			return err
 		}},
-		{"image batches normalised by 0", "normalisation mean 0.5, std 0: need a finite mean and a positive finite std", false, func() error {
-			_, err := data.NewImageBatches(set, 2, data.Normalize(0.5, 0))
+		{"image set normalised by 0", "normalize: normalisation: channel 0: standard deviation 0 (a constant channel cannot be standardised)", false, func() error {
+			_, err := set.Normalize(data.Normalization{Mean: []float64{0.5}, Std: []float64{0}})
 			return err
 		}},
-		{"image batches NaN mean", "normalisation mean NaN", false, func() error {
-			_, err := data.NewImageBatches(set, 2, data.Normalize(math.NaN(), 1))
+		{"image set normalised with a NaN mean", "normalize: normalisation: channel 0: mean NaN is not finite", false, func() error {
+			_, err := set.Normalize(data.Normalization{Mean: []float64{math.NaN()}, Std: []float64{1}})
 			return err
 		}},
 		{"image batches of integers", "image batches: dtype int: need float32 or float64", false, func() error {

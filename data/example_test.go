@@ -128,7 +128,7 @@ func ExampleNewImageBatches() {
 		fmt.Println(err)
 		return
 	}
-	batches, err := data.NewImageBatches(set, 2, data.Normalize(0, 1))
+	batches, err := data.NewImageBatches(set, 2)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -28,9 +28,22 @@ var (
 )
 
 // MNIST returns the MNIST training set (60,000 images) and test set (10,000 images) of 28x28
-// handwritten digits labelled 0 to 9. Decompressing them takes a fraction of a second.
+// handwritten digits labelled 0 to 9, one channel of bytes. Both record MNIST's normalisation,
+// data.MNISTNormalization (the statistics of its training set, mean 0.1307 and standard
+// deviation 0.3081), so their batches hold (x/255 - 0.1307) / 0.3081; set.Normalize replaces
+// it. Decompressing them takes a fraction of a second.
 func MNIST() (train, test *data.ImageSet, err error) {
-	return data.LoadMNISTFS(mnistFS, "mnist")
+	train, test, err = data.LoadMNISTFS(mnistFS, "mnist")
+	if err != nil {
+		return nil, nil, err
+	}
+	if train, err = train.Normalize(data.MNISTNormalization()); err != nil {
+		return nil, nil, err
+	}
+	if test, err = test.Normalize(data.MNISTNormalization()); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
 }
 
 // MobyDick returns the text of Moby Dick, chapters 1-135 (1,204,997 bytes of UTF-8 with
