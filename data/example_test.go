@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 
 	"github.com/unroll-ml/unroll/data"
@@ -143,4 +144,48 @@ func ExampleNewImageBatches() {
 	// Output:
 	// (2, 1, 2, 2) [7 1]
 	// (1, 1, 2, 2) [4]
+}
+
+// A folder of PNG and JPEG images with one sub-folder per class, read as grey images and
+// normalised with the statistics of the set itself (for a training set; a test set takes
+// the training set's).
+func ExampleReadImageFolder() {
+	set, err := data.ReadImageFolder("testdata/imagefolder/tree", data.Channels(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("classes:", set.ClassNames)
+	for i, f := range set.Files {
+		fmt.Println(set.Labels[i], filepath.ToSlash(f))
+	}
+	norm, err := data.ChannelStats(set)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("mean %.4f, std %.4f\n", norm.Mean[0], norm.Std[0])
+	set, err = set.Normalize(norm)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	batches, err := data.NewImageBatches(set, 4)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := batches.Next()
+	fmt.Println("first batch:", b.X.Shape(), b.Labels)
+	// Output:
+	// classes: [ants bees]
+	// 0 testdata/imagefolder/tree/ants/grey.png
+	// 0 testdata/imagefolder/tree/ants/palette.png
+	// 0 testdata/imagefolder/tree/ants/photo.jpg
+	// 0 testdata/imagefolder/tree/ants/rgb.png
+	// 0 testdata/imagefolder/tree/ants/rgba.png
+	// 1 testdata/imagefolder/tree/bees/bee.PNG
+	// 1 testdata/imagefolder/tree/bees/sub/deep.png
+	// mean 0.4896, std 0.2041
+	// first batch: (4, 1, 4, 5) [0 0 0 0]
 }
