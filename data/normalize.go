@@ -104,8 +104,8 @@ func (s *ImageSet) Normalize(n Normalization) (*ImageSet, error) {
 // (before any normalisation it records), over every pixel of every image: the statistics to
 // normalise it and the sets a model trained on it sees. The standard deviation is the
 // population one, divided by the count (torch.std(unbiased=False)); the unbiased one differs by
-// a factor sqrt(n/(n-1)), below 1e-7 for MNIST. Sums are taken in float64: exactly, through a
-// histogram, for a set of Pixels.
+// a factor sqrt(n/(n-1)), below 1e-7 for MNIST. Sums are taken in float64: through a
+// histogram for a set of Pixels, with compensated (Neumaier) summation for a set of Values.
 func ChannelStats(set *ImageSet) (Normalization, error) {
 	if err := set.check(); err != nil {
 		return Normalization{}, fmt.Errorf("channel stats: %w", err)
@@ -133,20 +133,35 @@ func ChannelStats(set *ImageSet) (Normalization, error) {
 			n.Mean[c], n.Std[c] = float64(sum)/(255*count), math.Sqrt(sq/count)/255
 			continue
 		}
-		var sum float64
+		var sum, sq compensated
 		for i := range set.N {
 			for _, v := range set.Values[(i*C+c)*hw : (i*C+c+1)*hw] {
-				sum += float64(v)
+				sum.add(float64(v))
 			}
 		}
-		m := sum / count
-		var sq float64
+		m := sum.value() / count
 		for i := range set.N {
 			for _, v := range set.Values[(i*C+c)*hw : (i*C+c+1)*hw] {
-				sq += (float64(v) - m) * (float64(v) - m)
+				sq.add((float64(v) - m) * (float64(v) - m))
 			}
 		}
-		n.Mean[c], n.Std[c] = m, math.Sqrt(sq/count)
+		n.Mean[c], n.Std[c] = m, math.Sqrt(sq.value()/count)
 	}
 	return n, nil
 }
+
+// compensated is a sum with Neumaier's compensation, exact to about the float64 rounding of
+// its result whatever the number of terms.
+type compensated struct{ sum, c float64 }
+
+func (k *compensated) add(v float64) {
+	t := k.sum + v
+	if math.Abs(k.sum) >= math.Abs(v) {
+		k.c += (k.sum - t) + v
+	} else {
+		k.c += (v - t) + k.sum
+	}
+	k.sum = t
+}
+
+func (k *compensated) value() float64 { return k.sum + k.c }
