@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gorgonia.org/tensor"
+
 	"github.com/unroll-ml/unroll/data"
 )
 
@@ -188,4 +190,35 @@ func ExampleReadImageFolder() {
 	// 1 testdata/imagefolder/tree/bees/sub/deep.png
 	// mean 0.4896, std 0.2041
 	// first batch: (4, 1, 4, 5) [0 0 0 0]
+}
+
+// Sequences of the adding problem in shuffled batches of 4, three epochs. Each call of Pass
+// is one epoch; its Next returns false exactly at the end of that epoch.
+func ExampleNewSequences() {
+	set, err := data.AddingProblem(rand.New(rand.NewPCG(1, 2)), 10, 6, tensor.Float32)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rng := rand.New(rand.NewPCG(3, 4)) // the run's one generator
+	seqs, err := data.NewSequences(set, 4, data.Shuffle(rng), data.DropLast())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(seqs.NumBatches(), "batches of X", set.X.Shape(), "per epoch")
+	for range 3 {
+		pass := seqs.Pass()
+		for b, ok := pass.Next(); ok; b, ok = pass.Next() {
+			fmt.Println("epoch", pass.Epoch(), "X", b.X.Shape(), "Y", b.Y.Shape(), "sequences", b.Indices)
+		}
+	}
+	// Output:
+	// 2 batches of X (10, 6, 2) per epoch
+	// epoch 0 X (4, 6, 2) Y (4, 1) sequences [6 2 0 7]
+	// epoch 0 X (4, 6, 2) Y (4, 1) sequences [3 5 4 1]
+	// epoch 1 X (4, 6, 2) Y (4, 1) sequences [0 1 4 5]
+	// epoch 1 X (4, 6, 2) Y (4, 1) sequences [7 3 9 6]
+	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [5 3 1 6]
+	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [2 9 0 7]
 }

@@ -1,8 +1,6 @@
 package data
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -48,15 +46,9 @@ func ParseImageCSV(r io.Reader, name string, f ImageCSVFormat) (*ImageSet, error
 	case f.Classes < 1:
 		return nil, fmt.Errorf("%s: %d classes: need at least 1", name, f.Classes)
 	}
-	br := bufio.NewReader(r)
-	src := io.Reader(br)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: gzip: %w", name, err)
-		}
-		defer zr.Close()
-		src = gzipReader{zr}
+	src, err := gunzipped(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: gzip: %w", name, err)
 	}
 	n := c * f.H * f.W
 	cr := csv.NewReader(src)

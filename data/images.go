@@ -1,7 +1,6 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -68,9 +67,7 @@ type ImageBatches struct {
 	lut32 [][256]float32
 	lut64 [][256]float64
 
-	epoch int
-	pos   int   // position in order of the next image
-	order []int // the image indices of this epoch, in visiting order; nil until drawn
+	position // the epoch, the next image's place in the epoch's order, the order
 }
 
 // NewImageBatches returns an iterator over set in batches of batchSize images, positioned at
@@ -200,48 +197,17 @@ const imageStateTag = "unroll/data.ImageBatches/1\n"
 // MarshalBinary encodes the position: epoch, index within the epoch and the epoch's order
 // (if drawn yet).
 func (b *ImageBatches) MarshalBinary() ([]byte, error) {
-	e := newEncoder(imageStateTag)
-	e.int(b.set.N)
-	e.int(b.size)
-	e.int(b.epoch)
-	e.int(b.pos)
-	e.ints(b.order)
-	return e.bytes(), nil
+	return marshalPosition(imageStateTag, b.set.N, b.size, b.position), nil
 }
 
 // UnmarshalBinary restores a position saved by MarshalBinary. The blob must come from an
 // iterator over a set of the same size with the same batch size; otherwise, or if the blob is
 // damaged, it returns an error and leaves b unchanged.
 func (b *ImageBatches) UnmarshalBinary(blob []byte) error {
-	d := newDecoder(blob, imageStateTag)
-	n, size, epoch, pos := d.int(), d.int(), d.int(), d.int()
-	order := d.ints()
-	if err := d.finish(); err != nil {
+	p, err := unmarshalPosition(blob, imageStateTag, b.set.N, b.size, b.cfg.rng != nil, "images")
+	if err != nil {
 		return fmt.Errorf("image batches: %w", err)
 	}
-	switch {
-	case n != b.set.N || size != b.size:
-		return fmt.Errorf("image batches: state is for %d images in batches of %d, iterator has %d in batches of %d",
-			n, size, b.set.N, b.size)
-	case epoch < 0 || pos < 0 || pos > n:
-		return fmt.Errorf("image batches: %w: epoch %d, position %d of %d", errCorrupt, epoch, pos, n)
-	case len(order) == 0 && pos == 0:
-		order = nil // not drawn yet
-	case !isPerm(order, n):
-		return fmt.Errorf("image batches: %w: order is not a permutation of %d images", errCorrupt, n)
-	}
-	if b.cfg.rng == nil && order != nil && !isIdentity(order) {
-		return errors.New("image batches: state has a shuffled order but the iterator does not shuffle")
-	}
-	b.epoch, b.pos, b.order = epoch, pos, order
+	b.position = p
 	return nil
-}
-
-func isIdentity(p []int) bool {
-	for i, v := range p {
-		if v != i {
-			return false
-		}
-	}
-	return true
 }

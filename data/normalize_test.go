@@ -127,7 +127,7 @@ func TestImageBatchesBytesAndFloats(t *testing.T) {
 			if !bt.X.Shape().Eq(tensor.Shape{3, 3, 2, 2}) {
 				t.Fatalf("shape %v", bt.X.Shape())
 			}
-			xs[k] = toFloat64s(bt.X)
+			xs[k] = slices.Clone(floatsOf(bt.X))
 		}
 		for i := range xs[0] {
 			if math.Abs(xs[0][i]-xs[1][i]) > 3e-7*max(1, math.Abs(xs[0][i])) {
@@ -139,20 +139,6 @@ func TestImageBatchesBytesAndFloats(t *testing.T) {
 			t.Errorf("%v: X[1, 2, 1, 0] = %v, want %v", dt, xs[0][22], want)
 		}
 	}
-}
-
-func toFloat64s(x *tensor.Dense) []float64 {
-	switch d := x.Data().(type) {
-	case []float64:
-		return slices.Clone(d)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
 }
 
 func TestNormalizationErrors(t *testing.T) {
