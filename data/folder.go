@@ -68,7 +68,7 @@ func Resize(h, w int) FolderOption {
 // the channels of the Channels option, resized by the Resize option, and records no
 // normalisation (see ChannelStats and ImageSet.Normalize). Colours are read without alpha,
 // as PIL's convert("RGB") does. JPEG files are decoded by Go's decoder, whose values can
-// differ from libjpeg's (PIL, torchvision) by a few levels of 255.
+// differ from libjpeg's (PIL, torchvision) by a level of 255 or two.
 func ReadImageFolder(dir string, opts ...FolderOption) (*ImageSet, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -17,9 +17,6 @@ type ImageBatch struct {
 // BatchOption configures the batch iterators NewImageBatches and NewSequences.
 type BatchOption func(*batchConfig)
 
-// ImageOption is the former name of BatchOption.
-type ImageOption = BatchOption
-
 type batchConfig struct {
 	rng      *rand.Rand
 	dtype    tensor.Dtype // the zero Dtype: the iterator's default

@@ -127,7 +127,7 @@ func TestImageBatchesErrors(t *testing.T) {
 		name string
 		set  *ImageSet
 		size int
-		opts []ImageOption
+		opts []BatchOption
 		want string
 	}{
 		{"nil set", nil, 2, nil, "image set is empty"},
@@ -137,8 +137,8 @@ func TestImageBatchesErrors(t *testing.T) {
 		{"label", &ImageSet{N: 2, H: 1, W: 1, Classes: 3, Pixels: make([]uint8, 2), Labels: []int{1, 3}}, 1, nil, "label 3 at index 1 is outside [0, 3)"},
 		{"negative label", &ImageSet{N: 1, H: 1, W: 1, Pixels: make([]uint8, 1), Labels: []int{-1}}, 1, nil, "label -1 at index 0"},
 		{"batch 0", set, 0, nil, "batch size 0"},
-		{"drop all", set, 5, []ImageOption{DropLast()}, "DropLast leaves no batch"},
-		{"dtype", set, 2, []ImageOption{Dtype(tensor.Int)}, "dtype int: need float32 or float64"},
+		{"drop all", set, 5, []BatchOption{DropLast()}, "DropLast leaves no batch"},
+		{"dtype", set, 2, []BatchOption{Dtype(tensor.Int)}, "dtype int: need float32 or float64"},
 		{"std 0", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Labels: []int{0}, Norm: Normalization{Mean: []float64{0.5}, Std: []float64{0}}}, 1, nil, "channel 0: standard deviation 0"},
 		{"mean NaN", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Labels: []int{0}, Norm: Normalization{Mean: []float64{math.NaN()}, Std: []float64{1}}}, 1, nil, "mean NaN is not finite"},
 		{"both forms", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Values: []float32{1}, Labels: []int{0}}, 1, nil, "exactly one of Pixels and Values"},

@@ -17,7 +17,8 @@ import (
 //     converted) and ParseImageCSV (scaled by their maximum) read images so.
 //
 // Exactly one of them holds the N*C*H*W values; Float32s gives image i as float32 values
-// whatever the form. These are the values before normalisation: the set records the
+// whatever the form. (Batches normalise a byte's exact p/255 in float64, a float set's
+// float32 value: the same images in the two forms give batches equal to float32 rounding.) These are the values before normalisation: the set records the
 // normalisation its batches apply in Norm (see Normalize), and never stores normalised values.
 type ImageSet struct {
 	N, H, W int
