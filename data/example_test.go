@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -221,4 +222,62 @@ func ExampleNewSequences() {
 	// epoch 1 X (4, 6, 2) Y (4, 1) sequences [7 3 9 6]
 	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [5 3 1 6]
 	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [2 9 0 7]
+}
+
+// The statistics of the training set normalise the training set and the test set alike.
+func ExampleChannelStats() {
+	// Two 2-channel training images of 1x2 pixels, and one test image.
+	train := &data.ImageSet{N: 2, C: 2, H: 1, W: 2, Labels: []int{0, 1}, Values: []float32{0, 0.5, 1, 1, 1, 0.5, 3, 1}}
+	test := &data.ImageSet{N: 1, C: 2, H: 1, W: 2, Labels: []int{1}, Values: []float32{1, 0, 3, 1.5}}
+	norm, err := data.ChannelStats(train)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("mean %.4f, std %.4f\n", norm.Mean, norm.Std)
+	for _, s := range []**data.ImageSet{&train, &test} {
+		if *s, err = (*s).Normalize(norm); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	b, err := data.NewImageBatches(test, 1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	x, _ := b.Next()
+	fmt.Printf("test image %v: %.4f\n", x.X.Shape(), x.X.Data())
+	// Output:
+	// mean [0.5000 1.5000], std [0.3536 0.8660]
+	// test image (1, 2, 1, 2): [1.4142 -1.4142 1.7321 0.0000]
+}
+
+// A set written as a folder of PNG files, one sub-folder per class, and read back.
+func ExampleWriteImageFolder() {
+	dir, err := os.MkdirTemp("", "digits")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	set := &data.ImageSet{N: 3, H: 2, W: 2, Classes: 2, ClassNames: []string{"cross", "dot"},
+		Labels: []int{1, 0, 1}, Pixels: []uint8{0, 0, 0, 255, 255, 0, 0, 255, 255, 0, 0, 0}}
+	if err := data.WriteImageFolder(set, dir); err != nil {
+		fmt.Println(err)
+		return
+	}
+	back, err := data.ReadImageFolder(dir, data.Channels(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, f := range back.Files {
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Println(filepath.ToSlash(rel), back.ClassNames[back.Labels[i]], back.Float32s(i))
+	}
+	// Output:
+	// cross/1.png cross [1 0 0 1]
+	// dot/0.png dot [0 0 0 1]
+	// dot/2.png dot [1 0 0 0]
 }
