@@ -139,12 +139,12 @@ func TestReadersRefuseBadInput(t *testing.T) {
 			_, err := data.NewImageBatches(set.Head(0), 2)
 			return err
 		}},
-		{"image batches normalised by 0", "normalisation mean 0.5, std 0: need a finite mean and a positive finite std", false, func() error {
-			_, err := data.NewImageBatches(set, 2, data.Normalize(0.5, 0))
+		{"image set normalised by 0", "normalize: normalisation: channel 0: standard deviation 0 (a constant channel cannot be standardised)", false, func() error {
+			_, err := set.Normalize(data.Normalization{Mean: []float64{0.5}, Std: []float64{0}})
 			return err
 		}},
-		{"image batches NaN mean", "normalisation mean NaN", false, func() error {
-			_, err := data.NewImageBatches(set, 2, data.Normalize(math.NaN(), 1))
+		{"image set normalised with a NaN mean", "normalize: normalisation: channel 0: mean NaN is not finite", false, func() error {
+			_, err := set.Normalize(data.Normalization{Mean: []float64{math.NaN()}, Std: []float64{1}})
 			return err
 		}},
 		{"image batches of integers", "image batches: dtype int: need float32 or float64", false, func() error {
@@ -167,6 +167,47 @@ func TestReadersRefuseBadInput(t *testing.T) {
 			blob, _ := it.MarshalBinary()
 			other, _ := data.NewImageBatches(set.Head(2), 2, data.Shuffle(rand.New(rand.NewPCG(1, 2))))
 			return other.UnmarshalBinary(blob)
+		}},
+		{"image folder missing", "image folder: stat " + filepath.Join(dir, "nofolder") + ": no such file or directory", false, func() error {
+			_, err := data.ReadImageFolder(filepath.Join(dir, "nofolder"))
+			return err
+		}},
+		{"image folder with an unreadable image", "image folder: open " + filepath.Join(dir, "folder", "cat", "x.png") + ": permission denied", true, func() error {
+			os.MkdirAll(filepath.Join(dir, "folder", "cat"), 0o755)
+			p := write(filepath.Join("folder", "cat", "x.png"), []byte("\x89PNG"))
+			os.Chmod(p, 0)
+			_, err := data.ReadImageFolder(filepath.Join(dir, "folder"))
+			return err
+		}},
+		{"image folder of a damaged image", filepath.Join(dir, "damaged", "cat", "x.jpg") + ": not a readable PNG or JPEG image", false, func() error {
+			os.MkdirAll(filepath.Join(dir, "damaged", "cat"), 0o755)
+			write(filepath.Join("damaged", "cat", "x.jpg"), []byte{0xff, 0xd8, 0xff, 0xe0, 0, 16})
+			_, err := data.ReadImageFolder(filepath.Join(dir, "damaged"))
+			return err
+		}},
+		{"image CSV missing file", "missing.csv: no such file or directory", false, func() error {
+			_, err := data.ReadImageCSV(filepath.Join(dir, "missing.csv"), data.ImageCSVFormat{H: 8, W: 8, Max: 16, Classes: 10})
+			return err
+		}},
+		{"image CSV of the wrong width", "short.csv: record on line 1: wrong number of fields (need 4 values and a label a line)", false, func() error {
+			_, err := data.ReadImageCSV(write("short.csv", []byte("1,2,3\n")), data.ImageCSVFormat{H: 2, W: 2, Max: 16, Classes: 10})
+			return err
+		}},
+		{"image set normalised for 3 channels", "normalize: normalisation of 3 means and 3 standard deviations for 1 channels", false, func() error {
+			_, err := set.Normalize(data.Normalization{Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}})
+			return err
+		}},
+		{"image folder written from a normalised float set", "write image folder: image 0, value 0 is -1, outside [0, 1]", false, func() error {
+			bad := &data.ImageSet{N: 1, H: 1, W: 1, Values: []float32{-1}, Labels: []int{0}}
+			return data.WriteImageFolder(bad, filepath.Join(dir, "written"))
+		}},
+		{"sequences without targets", "sequences: sequence set: need inputs X and targets Y", false, func() error {
+			_, err := data.NewSequences(&data.SequenceSet{X: tensor.New(tensor.WithShape(2, 3), tensor.WithBacking(make([]float64, 6)))}, 1)
+			return err
+		}},
+		{"adding problem of one step", "adding problem: need at least 1 sequence and 2 steps, got 4 and 1", false, func() error {
+			_, err := data.AddingProblem(rand.New(rand.NewPCG(1, 1)), 4, 1, tensor.Float32)
+			return err
 		}},
 		{"text missing file", "missing.txt: no such file or directory", false, func() error {
 			_, err := data.ReadText(filepath.Join(dir, "missing.txt"))

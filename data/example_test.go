@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/data"
 )
@@ -128,7 +132,7 @@ func ExampleNewImageBatches() {
 		fmt.Println(err)
 		return
 	}
-	batches, err := data.NewImageBatches(set, 2, data.Normalize(0, 1))
+	batches, err := data.NewImageBatches(set, 2)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -143,4 +147,137 @@ func ExampleNewImageBatches() {
 	// Output:
 	// (2, 1, 2, 2) [7 1]
 	// (1, 1, 2, 2) [4]
+}
+
+// A folder of PNG and JPEG images with one sub-folder per class, read as grey images and
+// normalised with the statistics of the set itself (for a training set; a test set takes
+// the training set's).
+func ExampleReadImageFolder() {
+	set, err := data.ReadImageFolder("testdata/imagefolder/tree", data.Channels(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("classes:", set.ClassNames)
+	for i, f := range set.Files {
+		fmt.Println(set.Labels[i], filepath.ToSlash(f))
+	}
+	norm, err := data.ChannelStats(set)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("mean %.4f, std %.4f\n", norm.Mean[0], norm.Std[0])
+	set, err = set.Normalize(norm)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	batches, err := data.NewImageBatches(set, 4)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := batches.Next()
+	fmt.Println("first batch:", b.X.Shape(), b.Labels)
+	// Output:
+	// classes: [ants bees]
+	// 0 testdata/imagefolder/tree/ants/grey.png
+	// 0 testdata/imagefolder/tree/ants/palette.png
+	// 0 testdata/imagefolder/tree/ants/photo.jpg
+	// 0 testdata/imagefolder/tree/ants/rgb.png
+	// 0 testdata/imagefolder/tree/ants/rgba.png
+	// 1 testdata/imagefolder/tree/bees/bee.PNG
+	// 1 testdata/imagefolder/tree/bees/sub/deep.png
+	// mean 0.4896, std 0.2041
+	// first batch: (4, 1, 4, 5) [0 0 0 0]
+}
+
+// Sequences of the adding problem in shuffled batches of 4, three epochs. Each call of Pass
+// is one epoch; its Next returns false exactly at the end of that epoch.
+func ExampleNewSequences() {
+	set, err := data.AddingProblem(rand.New(rand.NewPCG(1, 2)), 10, 6, tensor.Float32)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rng := rand.New(rand.NewPCG(3, 4)) // the run's one generator
+	seqs, err := data.NewSequences(set, 4, data.Shuffle(rng), data.DropLast())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(seqs.NumBatches(), "batches of X", set.X.Shape(), "per epoch")
+	for range 3 {
+		pass := seqs.Pass()
+		for b, ok := pass.Next(); ok; b, ok = pass.Next() {
+			fmt.Println("epoch", pass.Epoch(), "X", b.X.Shape(), "Y", b.Y.Shape(), "sequences", b.Indices)
+		}
+	}
+	// Output:
+	// 2 batches of X (10, 6, 2) per epoch
+	// epoch 0 X (4, 6, 2) Y (4, 1) sequences [6 2 0 7]
+	// epoch 0 X (4, 6, 2) Y (4, 1) sequences [3 5 4 1]
+	// epoch 1 X (4, 6, 2) Y (4, 1) sequences [0 1 4 5]
+	// epoch 1 X (4, 6, 2) Y (4, 1) sequences [7 3 9 6]
+	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [5 3 1 6]
+	// epoch 2 X (4, 6, 2) Y (4, 1) sequences [2 9 0 7]
+}
+
+// The statistics of the training set normalise the training set and the test set alike.
+func ExampleChannelStats() {
+	// Two 2-channel training images of 1x2 pixels, and one test image.
+	train := &data.ImageSet{N: 2, C: 2, H: 1, W: 2, Labels: []int{0, 1}, Values: []float32{0, 0.5, 1, 1, 1, 0.5, 3, 1}}
+	test := &data.ImageSet{N: 1, C: 2, H: 1, W: 2, Labels: []int{1}, Values: []float32{1, 0, 3, 1.5}}
+	norm, err := data.ChannelStats(train)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("mean %.4f, std %.4f\n", norm.Mean, norm.Std)
+	for _, s := range []**data.ImageSet{&train, &test} {
+		if *s, err = (*s).Normalize(norm); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	b, err := data.NewImageBatches(test, 1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	x, _ := b.Next()
+	fmt.Printf("test image %v: %.4f\n", x.X.Shape(), x.X.Data())
+	// Output:
+	// mean [0.5000 1.5000], std [0.3536 0.8660]
+	// test image (1, 2, 1, 2): [1.4142 -1.4142 1.7321 0.0000]
+}
+
+// A set written as a folder of PNG files, one sub-folder per class, and read back.
+func ExampleWriteImageFolder() {
+	dir, err := os.MkdirTemp("", "digits")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	set := &data.ImageSet{N: 3, H: 2, W: 2, Classes: 2, ClassNames: []string{"cross", "dot"},
+		Labels: []int{1, 0, 1}, Pixels: []uint8{0, 0, 0, 255, 255, 0, 0, 255, 255, 0, 0, 0}}
+	if err := data.WriteImageFolder(set, dir); err != nil {
+		fmt.Println(err)
+		return
+	}
+	back, err := data.ReadImageFolder(dir, data.Channels(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, f := range back.Files {
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Println(filepath.ToSlash(rel), back.ClassNames[back.Labels[i]], back.Float32s(i))
+	}
+	// Output:
+	// cross/1.png cross [1 0 0 1]
+	// dot/0.png dot [0 0 0 1]
+	// dot/2.png dot [1 0 0 0]
 }

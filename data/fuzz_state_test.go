@@ -135,3 +135,62 @@ func withChecksum(tag string, body []byte) []byte {
 	b := append([]byte(tag), body...)
 	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 }
+
+// FuzzSequencesState is FuzzIteratorState for Sequences: a blob body is refused, leaving the
+// iterator as it was, or accepted; then its passes yield only batches of valid sequences, no
+// sequence twice in a pass, and the position survives another MarshalBinary and UnmarshalBinary.
+func FuzzSequencesState(f *testing.F) {
+	set := numbered(10)
+	newIter := func(shuffle bool) *Sequences {
+		var opts []BatchOption
+		if shuffle {
+			opts = append(opts, Shuffle(rand.New(rand.NewPCG(1, 2))), DropLast())
+		}
+		s, err := NewSequences(set, 3, opts...)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return s
+	}
+	for _, shuffle := range []bool{false, true} {
+		s := newIter(shuffle)
+		for range 3 {
+			blob, _ := s.MarshalBinary()
+			f.Add(shuffle, blob[len(sequencesStateTag):len(blob)-4])
+			s.Pass().Next()
+		}
+	}
+	f.Fuzz(func(t *testing.T, shuffle bool, b []byte) {
+		s := newIter(shuffle)
+		before, _ := s.MarshalBinary()
+		if err := s.UnmarshalBinary(withChecksum(sequencesStateTag, b)); err != nil {
+			if after, _ := s.MarshalBinary(); string(after) != string(before) {
+				t.Fatalf("a refused blob changed the iterator: %v", err)
+			}
+			return
+		}
+		again, _ := s.MarshalBinary()
+		fresh := newIter(shuffle)
+		if err := fresh.UnmarshalBinary(again); err != nil {
+			t.Fatalf("a re-marshalled position does not load: %v", err)
+		}
+		if third, _ := fresh.MarshalBinary(); string(third) != string(again) {
+			t.Fatal("a position changed through MarshalBinary and UnmarshalBinary")
+		}
+		for range 3 {
+			p := s.Pass()
+			seen := map[int]bool{}
+			for bt, ok := p.Next(); ok; bt, ok = p.Next() {
+				if bt.Size() < 1 || bt.Size() > 3 || len(bt.Indices) != bt.Size() {
+					t.Fatalf("a batch of %d sequences", bt.Size())
+				}
+				for _, i := range bt.Indices {
+					if i < 0 || i >= 10 || seen[i] {
+						t.Fatalf("sequence %d in a pass that saw %v", i, seen)
+					}
+					seen[i] = true
+				}
+			}
+		}
+	})
+}

@@ -44,15 +44,9 @@ func ReadIDX(path string) (*IDX, error) {
 // a short stream, trailing bytes and broken gzip data are errors. Memory grows with the bytes
 // actually read, so a corrupt header declaring huge dimensions cannot force a huge allocation.
 func ParseIDX(r io.Reader, name string) (*IDX, error) {
-	br := bufio.NewReader(r)
-	src := io.Reader(br)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: gzip: %w", name, err)
-		}
-		defer zr.Close()
-		src = gzipReader{zr}
+	src, err := gunzipped(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: gzip: %w", name, err)
 	}
 	// readErr describes a failed read: broken gzip data, or a short file.
 	readErr := func(what string, got int, err error) error {
@@ -131,6 +125,20 @@ func dimString(dims []int) string {
 		s[i] = fmt.Sprint(d)
 	}
 	return strings.Join(s, "x")
+}
+
+// gunzipped returns r, or what it decompresses when it starts with gzip's magic bytes; the
+// errors of a gzip stream are then marked as gzipError.
+func gunzipped(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return gzipReader{zr}, nil
+	}
+	return br, nil
 }
 
 // gzipReader marks the errors of a gzip stream, so that a broken stream is told apart from a

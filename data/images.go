@@ -1,55 +1,47 @@
 package data
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"gorgonia.org/tensor"
 )
 
-// MNIST's pixel mean and standard deviation (of x/255 over the training set), the default
-// normalisation of ImageBatches.
-const (
-	MNISTMean = 0.1307
-	MNISTStd  = 0.3081
-)
-
 // ImageBatch is one minibatch of images.
 type ImageBatch struct {
-	X       *tensor.Dense // (B, 1, H, W), float32 or float64, normalised
+	X       *tensor.Dense // (B, C, H, W), float32 or float64, normalised as the set records
 	Labels  []int         // B class labels
 	Indices []int         // B positions of the images in the set
 }
 
-// ImageOption configures NewImageBatches.
-type ImageOption func(*imageConfig)
+// BatchOption configures the batch iterators NewImageBatches and NewSequences.
+type BatchOption func(*batchConfig)
 
-type imageConfig struct {
-	rng       *rand.Rand
-	mean, std float64
-	dtype     tensor.Dtype
-	dropLast  bool
+type batchConfig struct {
+	rng      *rand.Rand
+	dtype    tensor.Dtype // the zero Dtype: the iterator's default
+	dropLast bool
 }
 
-// Shuffle makes each epoch visit the images in a new random order drawn from rng (the run's
+// Shuffle makes each epoch visit the data in a new random order drawn from rng (the run's
 // one generator). Without it the order is the set's order.
-func Shuffle(rng *rand.Rand) ImageOption { return func(c *imageConfig) { c.rng = rng } }
+func Shuffle(rng *rand.Rand) BatchOption { return func(c *batchConfig) { c.rng = rng } }
 
-// Normalize sets the mean and standard deviation of the normalisation
-// x = (pixel/255 - mean) / std; the default is MNIST's (MNISTMean, MNISTStd), and
-// Normalize(0, 1) gives pixels scaled to [0, 1].
-func Normalize(mean, std float64) ImageOption {
-	return func(c *imageConfig) { c.mean, c.std = mean, std }
-}
-
-// Dtype sets the element type of the batches: tensor.Float32 (the default) or tensor.Float64.
-func Dtype(dt tensor.Dtype) ImageOption { return func(c *imageConfig) { c.dtype = dt } }
+// Dtype sets the element type of the batches: tensor.Float32 or tensor.Float64. Image
+// batches are float32 by default; sequence batches keep the set's type by default.
+func Dtype(dt tensor.Dtype) BatchOption { return func(c *batchConfig) { c.dtype = dt } }
 
 // DropLast drops the last batch of an epoch when it would be smaller than the batch size.
 // By default it is kept, smaller.
-func DropLast() ImageOption { return func(c *imageConfig) { c.dropLast = true } }
+func DropLast() BatchOption { return func(c *batchConfig) { c.dropLast = true } }
+
+// checkDtype reports a dtype other than float32 and float64.
+func checkDtype(dt tensor.Dtype) error {
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		return fmt.Errorf("dtype %v: need float32 or float64", dt)
+	}
+	return nil
+}
 
 // ImageBatches cuts an ImageSet into minibatches, epoch after epoch. Next returns the batches
 // of the current epoch and then false; Reset starts the next epoch (reshuffled with Shuffle).
@@ -57,25 +49,28 @@ func DropLast() ImageOption { return func(c *imageConfig) { c.dropLast = true } 
 // is taken, never when the iterator is made or reset, so restoring a checkpoint does not
 // depend on whether the generator or the iterator is rebuilt first.
 //
+// A batch holds the set's values normalised as the set records (ImageSet.Norm, see
+// ImageSet.Normalize); a set that records no normalisation gives its values as they are,
+// p/255 for bytes.
+//
 // Its position (epoch, index, order) is saved by MarshalBinary and restored by UnmarshalBinary
 // into an iterator made with the same set and options, so a resumed run sees the same data in
 // the same order. The random generator itself is not part of that state: the caller saves it.
 type ImageBatches struct {
-	set   *ImageSet
-	size  int
-	cfg   imageConfig
-	lut32 [256]float32 // normalised value of each pixel value
-	lut64 [256]float64
+	set  *ImageSet
+	size int
+	cfg  batchConfig
+	// For a set of Pixels, the normalised value of each byte in each channel.
+	lut32 [][256]float32
+	lut64 [][256]float64
 
-	epoch int
-	pos   int   // position in order of the next image
-	order []int // the image indices of this epoch, in visiting order; nil until drawn
+	position // the epoch, the next image's place in the epoch's order, the order
 }
 
 // NewImageBatches returns an iterator over set in batches of batchSize images, positioned at
 // the start of epoch 0.
-func NewImageBatches(set *ImageSet, batchSize int, opts ...ImageOption) (*ImageBatches, error) {
-	cfg := imageConfig{mean: MNISTMean, std: MNISTStd, dtype: tensor.Float32}
+func NewImageBatches(set *ImageSet, batchSize int, opts ...BatchOption) (*ImageBatches, error) {
+	cfg := batchConfig{dtype: tensor.Float32}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -87,17 +82,30 @@ func NewImageBatches(set *ImageSet, batchSize int, opts ...ImageOption) (*ImageB
 		return nil, fmt.Errorf("image batches: batch size %d: need at least 1", batchSize)
 	case cfg.dropLast && batchSize > set.N:
 		return nil, fmt.Errorf("image batches: batch size %d exceeds the %d images and DropLast leaves no batch", batchSize, set.N)
-	case cfg.dtype != tensor.Float32 && cfg.dtype != tensor.Float64:
-		return nil, fmt.Errorf("image batches: dtype %v: need float32 or float64", cfg.dtype)
-	case math.IsNaN(cfg.mean) || math.IsInf(cfg.mean, 0) || !(cfg.std > 0) || math.IsInf(cfg.std, 0):
-		return nil, fmt.Errorf("image batches: normalisation mean %g, std %g: need a finite mean and a positive finite std", cfg.mean, cfg.std)
+	}
+	if err := checkDtype(cfg.dtype); err != nil {
+		return nil, fmt.Errorf("image batches: %w", err)
 	}
 	b := &ImageBatches{set: set, size: batchSize, cfg: cfg}
-	for p := range 256 {
-		v := (float64(p)/255 - cfg.mean) / cfg.std
-		b.lut64[p], b.lut32[p] = v, float32(v)
+	if set.Pixels != nil {
+		C := set.Channels()
+		b.lut32, b.lut64 = make([][256]float32, C), make([][256]float64, C)
+		for c := range C {
+			for p := range 256 {
+				v := set.Norm.apply(c, float64(p)/255)
+				b.lut64[c][p], b.lut32[c][p] = v, float32(v)
+			}
+		}
 	}
 	return b, nil
+}
+
+// apply returns value v of channel c normalised by n.
+func (n Normalization) apply(c int, v float64) float64 {
+	if n.IsZero() {
+		return v
+	}
+	return (v - n.Mean[c]) / n.Std[c]
 }
 
 // draw sets the order of the current epoch.
@@ -135,31 +143,44 @@ func (b *ImageBatches) Next() (*ImageBatch, bool) {
 	}
 	idx := append([]int(nil), b.order[b.pos:b.pos+n]...)
 	b.pos += n
-	hw := b.set.H * b.set.W
 	labels := make([]int, n)
-	var backing any
-	if b.cfg.dtype == tensor.Float64 {
-		x := make([]float64, n*hw)
-		for k, i := range idx {
-			for j, p := range b.set.Pixels[i*hw : (i+1)*hw] {
-				x[k*hw+j] = b.lut64[p]
-			}
-		}
-		backing = x
-	} else {
-		x := make([]float32, n*hw)
-		for k, i := range idx {
-			for j, p := range b.set.Pixels[i*hw : (i+1)*hw] {
-				x[k*hw+j] = b.lut32[p]
-			}
-		}
-		backing = x
-	}
 	for k, i := range idx {
 		labels[k] = b.set.Labels[i]
 	}
-	x := tensor.New(tensor.WithShape(n, 1, b.set.H, b.set.W), tensor.WithBacking(backing)) // (B, 1, H, W)
+	var backing any
+	if b.cfg.dtype == tensor.Float64 {
+		backing = gatherImages(b.set, idx, b.lut64, float64s)
+	} else {
+		backing = gatherImages(b.set, idx, b.lut32, float32s)
+	}
+	x := tensor.New(tensor.WithShape(n, b.set.Channels(), b.set.H, b.set.W), tensor.WithBacking(backing)) // (B, C, H, W)
 	return &ImageBatch{X: x, Labels: labels, Indices: idx}, true
+}
+
+func float32s(v float64) float32 { return float32(v) }
+func float64s(v float64) float64 { return v }
+
+// gatherImages copies images idx of set, normalised, into one slice, (len(idx), C, H, W): bytes
+// through the per-channel tables lut, float values through conv of the normalised value.
+func gatherImages[T float32 | float64](set *ImageSet, idx []int, lut [][256]T, conv func(float64) T) []T {
+	C, hw := set.Channels(), set.H*set.W
+	x := make([]T, len(idx)*C*hw)
+	for k, i := range idx {
+		for c := range C {
+			dst := x[(k*C+c)*hw : (k*C+c+1)*hw]
+			if set.Pixels != nil {
+				t := &lut[c]
+				for j, p := range set.Pixels[(i*C+c)*hw : (i*C+c+1)*hw] {
+					dst[j] = t[p]
+				}
+				continue
+			}
+			for j, v := range set.Values[(i*C+c)*hw : (i*C+c+1)*hw] {
+				dst[j] = conv(set.Norm.apply(c, float64(v)))
+			}
+		}
+	}
+	return x
 }
 
 // Reset starts the next epoch, reshuffling when Shuffle was given.
@@ -173,48 +194,17 @@ const imageStateTag = "unroll/data.ImageBatches/1\n"
 // MarshalBinary encodes the position: epoch, index within the epoch and the epoch's order
 // (if drawn yet).
 func (b *ImageBatches) MarshalBinary() ([]byte, error) {
-	e := newEncoder(imageStateTag)
-	e.int(b.set.N)
-	e.int(b.size)
-	e.int(b.epoch)
-	e.int(b.pos)
-	e.ints(b.order)
-	return e.bytes(), nil
+	return marshalPosition(imageStateTag, b.set.N, b.size, b.position), nil
 }
 
 // UnmarshalBinary restores a position saved by MarshalBinary. The blob must come from an
 // iterator over a set of the same size with the same batch size; otherwise, or if the blob is
 // damaged, it returns an error and leaves b unchanged.
 func (b *ImageBatches) UnmarshalBinary(blob []byte) error {
-	d := newDecoder(blob, imageStateTag)
-	n, size, epoch, pos := d.int(), d.int(), d.int(), d.int()
-	order := d.ints()
-	if err := d.finish(); err != nil {
+	p, err := unmarshalPosition(blob, imageStateTag, b.set.N, b.size, b.cfg.rng != nil, "images")
+	if err != nil {
 		return fmt.Errorf("image batches: %w", err)
 	}
-	switch {
-	case n != b.set.N || size != b.size:
-		return fmt.Errorf("image batches: state is for %d images in batches of %d, iterator has %d in batches of %d",
-			n, size, b.set.N, b.size)
-	case epoch < 0 || pos < 0 || pos > n:
-		return fmt.Errorf("image batches: %w: epoch %d, position %d of %d", errCorrupt, epoch, pos, n)
-	case len(order) == 0 && pos == 0:
-		order = nil // not drawn yet
-	case !isPerm(order, n):
-		return fmt.Errorf("image batches: %w: order is not a permutation of %d images", errCorrupt, n)
-	}
-	if b.cfg.rng == nil && order != nil && !isIdentity(order) {
-		return errors.New("image batches: state has a shuffled order but the iterator does not shuffle")
-	}
-	b.epoch, b.pos, b.order = epoch, pos, order
+	b.position = p
 	return nil
-}
-
-func isIdentity(p []int) bool {
-	for i, v := range p {
-		if v != i {
-			return false
-		}
-	}
-	return true
 }

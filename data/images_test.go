@@ -36,7 +36,10 @@ func drain(b *ImageBatches) [][]int {
 }
 
 func TestImageBatches(t *testing.T) {
-	set := tinySet(7)
+	set, err := tinySet(7).Normalize(MNISTNormalization())
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := NewImageBatches(set, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +81,7 @@ func TestImageBatches(t *testing.T) {
 
 func TestImageBatchesOptions(t *testing.T) {
 	set := tinySet(7)
-	b, err := NewImageBatches(set, 3, DropLast(), Dtype(tensor.Float64), Normalize(0, 1))
+	b, err := NewImageBatches(set, 3, DropLast(), Dtype(tensor.Float64)) // no normalisation recorded
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func TestImageBatchesOptions(t *testing.T) {
 	b.Reset()
 	bt, _ := b.Next()
 	if x := bt.X.Data().([]float64); x[6] != 1.0/255 || x[0] != 0 {
-		t.Errorf("Normalize(0, 1): X starts %v", x[:7])
+		t.Errorf("without normalisation: X starts %v", x[:7])
 	}
 
 	// The same seed gives the same order; every epoch is a permutation; epochs differ.
@@ -124,7 +127,7 @@ func TestImageBatchesErrors(t *testing.T) {
 		name string
 		set  *ImageSet
 		size int
-		opts []ImageOption
+		opts []BatchOption
 		want string
 	}{
 		{"nil set", nil, 2, nil, "image set is empty"},
@@ -134,10 +137,15 @@ func TestImageBatchesErrors(t *testing.T) {
 		{"label", &ImageSet{N: 2, H: 1, W: 1, Classes: 3, Pixels: make([]uint8, 2), Labels: []int{1, 3}}, 1, nil, "label 3 at index 1 is outside [0, 3)"},
 		{"negative label", &ImageSet{N: 1, H: 1, W: 1, Pixels: make([]uint8, 1), Labels: []int{-1}}, 1, nil, "label -1 at index 0"},
 		{"batch 0", set, 0, nil, "batch size 0"},
-		{"drop all", set, 5, []ImageOption{DropLast()}, "DropLast leaves no batch"},
-		{"dtype", set, 2, []ImageOption{Dtype(tensor.Int)}, "dtype int: need float32 or float64"},
-		{"std 0", set, 2, []ImageOption{Normalize(0.5, 0)}, "std 0"},
-		{"mean NaN", set, 2, []ImageOption{Normalize(math.NaN(), 1)}, "mean NaN"},
+		{"drop all", set, 5, []BatchOption{DropLast()}, "DropLast leaves no batch"},
+		{"dtype", set, 2, []BatchOption{Dtype(tensor.Int)}, "dtype int: need float32 or float64"},
+		{"std 0", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Labels: []int{0}, Norm: Normalization{Mean: []float64{0.5}, Std: []float64{0}}}, 1, nil, "channel 0: standard deviation 0"},
+		{"mean NaN", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Labels: []int{0}, Norm: Normalization{Mean: []float64{math.NaN()}, Std: []float64{1}}}, 1, nil, "mean NaN is not finite"},
+		{"both forms", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Values: []float32{1}, Labels: []int{0}}, 1, nil, "exactly one of Pixels and Values"},
+		{"no images", &ImageSet{N: 1, H: 1, W: 1, Labels: []int{0}}, 1, nil, "exactly one of Pixels and Values"},
+		{"values", &ImageSet{N: 2, C: 3, H: 1, W: 1, Values: make([]float32, 5), Labels: make([]int, 2)}, 1, nil, "2 images of 3x1x1 has 5 values, want 6"},
+		{"NaN value", &ImageSet{N: 2, H: 1, W: 2, Values: []float32{0, 1, float32(math.NaN()), 0}, Labels: make([]int, 2)}, 1, nil, "image 1, value 0 is NaN"},
+		{"norm of 2 channels", &ImageSet{N: 1, H: 1, W: 1, Pixels: []uint8{1}, Labels: []int{0}, Norm: Normalization{Mean: []float64{0, 0}, Std: []float64{1, 1}}}, 1, nil, "2 means and 2 standard deviations for 1 channels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewImageBatches(tc.set, tc.size, tc.opts...)

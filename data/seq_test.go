@@ -7,15 +7,6 @@ import (
 	"testing"
 )
 
-// upTo returns 0, 1, ..., n-1.
-func upTo(n int) []int {
-	ids := make([]int, n)
-	for i := range ids {
-		ids[i] = i
-	}
-	return ids
-}
-
 func seqDrain(s *SeqBatches) []*SeqBatch {
 	var out []*SeqBatch
 	for {

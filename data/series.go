@@ -96,7 +96,6 @@ func ParseSeriesCSV(r io.Reader, name, column string, fill Fill) (*Series, error
 
 	s := &Series{Name: column}
 	var gap []bool // gap[i]: value i is missing
-	var lines []int
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -117,7 +116,6 @@ func ParseSeriesCSV(r io.Reader, name, column string, fill Fill) (*Series, error
 		}
 		s.Values = append(s.Values, v)
 		gap = append(gap, missing)
-		lines = append(lines, line)
 		if col != 0 {
 			s.Labels = append(s.Labels, rec[0])
 		}

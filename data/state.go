@@ -105,3 +105,58 @@ func isPerm(p []int, n int) bool {
 	}
 	return true
 }
+
+// position is where a batch iterator over a set is: its epoch, the position in the epoch's
+// order of the next item, and that order (nil until drawn).
+type position struct {
+	epoch int
+	pos   int
+	order []int
+}
+
+// marshalPosition encodes p, of an iterator over n items in batches of size.
+func marshalPosition(tag string, n, size int, p position) []byte {
+	e := newEncoder(tag)
+	for _, v := range []int{n, size, p.epoch, p.pos} {
+		e.int(v)
+	}
+	e.ints(p.order)
+	return e.bytes()
+}
+
+// unmarshalPosition decodes what marshalPosition wrote, for an iterator over n items (named
+// items in errors) in batches of size that draws random orders when shuffles. The blob must
+// be for as many items in batches of the same size, at the start of a batch or the end of
+// the epoch, with a permutation of the items as its order, an identity one if !shuffles.
+func unmarshalPosition(blob []byte, tag string, n, size int, shuffles bool, items string) (position, error) {
+	d := newDecoder(blob, tag)
+	bn, bsize, epoch, pos := d.int(), d.int(), d.int(), d.int()
+	order := d.ints()
+	if err := d.finish(); err != nil {
+		return position{}, err
+	}
+	switch {
+	case bn != n || bsize != size:
+		return position{}, fmt.Errorf("state is for %d %s in batches of %d, iterator has %d in batches of %d", bn, items, bsize, n, size)
+	case epoch < 0 || pos < 0 || pos > n || pos%size != 0 && pos != n:
+		return position{}, fmt.Errorf("%w: epoch %d, position %d of %d in batches of %d", errCorrupt, epoch, pos, n, size)
+	case len(order) == 0 && pos == 0:
+		order = nil // not drawn yet
+	case !isPerm(order, n):
+		return position{}, fmt.Errorf("%w: order is not a permutation of %d %s", errCorrupt, n, items)
+	}
+	if !shuffles && order != nil && !isIdentity(order) {
+		return position{}, errors.New("state has a shuffled order but the iterator does not shuffle")
+	}
+	return position{epoch: epoch, pos: pos, order: order}, nil
+}
+
+// isIdentity reports whether p is 0, 1, ..., len(p)-1.
+func isIdentity(p []int) bool {
+	for i, v := range p {
+		if v != i {
+			return false
+		}
+	}
+	return true
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ func TestChecksums(t *testing.T) {
 	}
 	defer f.Close()
 	embedded := map[string][]byte{
+		"digits8x8/digits.csv.gz":                      digits,
 		"text/moby-dick.txt":                           mobyDick,
 		"timeseries/sunspots-yearly-1700-2008.csv":     sunspots,
 		"timeseries/co2-maunaloa-weekly-1958-2001.csv": co2,
@@ -43,8 +45,8 @@ func TestChecksums(t *testing.T) {
 		}
 		n++
 	}
-	if n != 7 {
-		t.Errorf("SHA256SUMS lists %d files, want 7", n)
+	if n != 8 {
+		t.Errorf("SHA256SUMS lists %d files, want 8", n)
 	}
 }
 
@@ -59,18 +61,24 @@ func TestMNIST(t *testing.T) {
 	if train.Len() != 60000 || test.Len() != 10000 || train.H != 28 || train.W != 28 || test.H != 28 {
 		t.Fatalf("train %d, test %d images of %dx%d", train.Len(), test.Len(), train.H, train.W)
 	}
-	// The training pixels, scaled to [0, 1], have MNIST's well-known mean 0.1307 and std 0.3081.
-	var sum, sq float64
-	for _, p := range train.Pixels {
-		v := float64(p) / 255
-		sum += v
-		sq += v * v
+	// The training pixels, scaled to [0, 1], have MNIST's well-known mean 0.1307 and std 0.3081:
+	// exactly (in rational arithmetic from the pixel counts, rounded to float64)
+	// 0.13066047627384286 and 0.3081078038564627; numpy's x.mean() and x.std() give
+	// 0.1306604762738429 and 0.3081078038564622. Both sets record them, rounded to 4 digits, as
+	// their normalisation.
+	stats, err := data.ChannelStats(train)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := float64(len(train.Pixels))
-	mean := sum / n
-	std := math.Sqrt(sq/n - mean*mean)
-	if math.Abs(mean-data.MNISTMean) > 5e-4 || math.Abs(std-data.MNISTStd) > 5e-4 {
-		t.Errorf("pixel mean %.4f, std %.4f", mean, std)
+	if stats.Mean[0] != 0.13066047627384286 || math.Abs(stats.Std[0]-0.3081078038564627) > 2e-16 {
+		t.Errorf("pixel mean %v, std %v", stats.Mean[0], stats.Std[0])
+	}
+	if math.Round(stats.Mean[0]*1e4) != data.MNISTMean*1e4 || math.Round(stats.Std[0]*1e4) != data.MNISTStd*1e4 {
+		t.Errorf("statistics %v do not round to MNISTMean and MNISTStd", stats)
+	}
+	want := data.MNISTNormalization().String()
+	if train.Norm.String() != want || test.Norm.String() != want {
+		t.Errorf("the sets record %v and %v, want %v", train.Norm, test.Norm, want)
 	}
 	// Every digit occurs, none far from a tenth of the set; the first labels are MNIST's.
 	counts := make([]int, 10)
@@ -94,6 +102,47 @@ func TestMNIST(t *testing.T) {
 	}
 	if b.NumBatches() != 938 {
 		t.Errorf("%d batches of 64, want 938", b.NumBatches())
+	}
+}
+
+func TestDigits8x8(t *testing.T) {
+	train, test, err := Digits8x8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*data.ImageSet{train, test} {
+		if s.Channels() != 1 || s.H != 8 || s.W != 8 || s.Classes != 10 || len(s.ClassNames) != 10 || s.Values == nil || !s.Norm.IsZero() {
+			t.Fatalf("%d images of %dx%dx%d, %d classes", s.N, s.Channels(), s.H, s.W, s.Classes)
+		}
+	}
+	if train.Len() != 1437 || test.Len() != 360 {
+		t.Fatalf("%d training and %d test images, want 1437 and 360", train.Len(), test.Len())
+	}
+	// The first line of the file: 0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,... and label 0.
+	first := train.Float32s(0)
+	for j, v := range []float32{0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0} {
+		if first[j] != v/16 {
+			t.Fatalf("value %d of the first image is %v, want %v/16", j, first[j], v)
+		}
+	}
+	if !slices.Equal(train.Labels[:10], []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) || !slices.Equal(test.Labels[:5], []int{2, 3, 4, 5, 6}) {
+		t.Errorf("labels start %v (train) and %v (test)", train.Labels[:10], test.Labels[:5])
+	}
+	counts := make([]int, 10)
+	for _, l := range test.Labels {
+		counts[l]++
+	}
+	if !slices.Equal(counts, []int{35, 36, 35, 37, 37, 37, 37, 36, 33, 37}) {
+		t.Errorf("test images per class %v", counts)
+	}
+	// numpy on the same file: (X[:1437] / 16).mean() and .std() give 0.30538611256089077
+	// and 0.3755071088307581.
+	stats, err := data.ChannelStats(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(stats.Mean[0]-0.30538611256089077) > 1e-15 || math.Abs(stats.Std[0]-0.3755071088307581) > 1e-15 {
+		t.Errorf("training statistics %v", stats)
 	}
 }
 

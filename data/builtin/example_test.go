@@ -39,3 +39,33 @@ func ExampleMobyDick() {
 	// 81 ids: the unknown symbol and 80 characters
 	// ' ' is the most frequent character
 }
+
+// The 8x8 digits, drawn from their values: a training set of 1,437 and a test set of 360.
+func ExampleDigits8x8() {
+	train, test, err := builtin.Digits8x8()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(train.Len(), "training and", test.Len(), "test images of", train.H, "x", train.W)
+	img := train.Float32s(0)
+	for y := range 8 {
+		row := ""
+		for x := range 8 {
+			row += string(" .:-=+*#@"[int(img[y*8+x]*8)])
+		}
+		fmt.Printf("|%s|\n", row)
+	}
+	fmt.Println("label", train.Labels[0])
+	// Output:
+	// 1437 training and 360 test images of 8 x 8
+	// |  :*=   |
+	// |  *#+#: |
+	// | .#. += |
+	// | :*  == |
+	// | :=  == |
+	// | :+  *- |
+	// | .#:+*  |
+	// |  -*+   |
+	// label 0
+}
