@@ -267,8 +267,8 @@ func (e *Embedding) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
 }
 
 // ExportONNX writes a Func made of one of unroll's operations: the activations (Relu,
-// LeakyRelu, Tanh, Sigmoid), Softmax and LogSoftmax over the last axis, and Flatten or Reshape
-// when it keeps the batch axis. A Func has no fields to read, so ExportONNX builds f on a
+// LeakyRelu, Tanh, Sigmoid), Softmax and LogSoftmax over the last axis, and Flatten and
+// Reshape when they keep the batch axis. A Func has no fields to read, so ExportONNX builds f on a
 // throwaway graph for x's shape at two batch sizes and reads the operation it added; a Func
 // that adds more than one node, or one without an export rule, is an error.
 func (f Func) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
@@ -338,12 +338,17 @@ func (f Func) probe(shape []int, batch int) (gorgonia.Op, []int, error) {
 	return y.Op(), y.Shape(), nil
 }
 
-// exportReshape writes a reshape that keeps the batch axis first as a Reshape whose target
-// shape copies the batch size (0). to2 and to3 are the shapes the reshape gave for batch sizes
-// 2 and 3.
+// exportReshape writes a reshape that keeps the batch axis first: Flatten to two axes, or a
+// Reshape whose target shape copies the batch size (0). to2 and to3 are the shapes the reshape
+// gave for batch sizes 2 and 3.
 func exportReshape(g ONNXGraph, x ONNXValue, to2, to3 []int) (ONNXValue, error) {
 	if len(to2) < 2 || x.Shape[0] != ONNXBatch || to2[0] != 2 || to3[0] != 3 || !slices.Equal(to2[1:], to3[1:]) {
 		return ONNXValue{}, fmt.Errorf("reshape: from %v to %v does not keep the batch axis first, so it cannot be written for any batch size", x.Shape, to2)
+	}
+	out := append([]int{ONNXBatch}, to2[1:]...)
+	if len(out) == 2 {
+		y, err := onnxLayer(g, "flatten", "Flatten", x.Name, nil, ONNXAttr{"axis", 1})
+		return onnxResult(y, out, err)
 	}
 	shape := []int64{0}
 	for _, d := range to2[1:] {
@@ -357,7 +362,7 @@ func exportReshape(g ONNXGraph, x ONNXValue, to2, to3 []int) (ONNXValue, error) 
 	if err != nil {
 		err = fmt.Errorf("reshape: %w", err)
 	}
-	return onnxResult(y, append([]int{ONNXBatch}, to2[1:]...), err)
+	return onnxResult(y, out, err)
 }
 
 // ONNXRecurrent is what ExportRecurrentONNX wrote for a stack of L recurrent layers of D
@@ -408,7 +413,7 @@ func ExportRecurrentONNX(g ONNXGraph, cells [][]Cell, x, h0, c0 ONNXValue) (ONNX
 	var out ONNXRecurrent
 	states := []int{len(cells) * r.dirs, x.Shape[0], r.hidden}
 	if err == nil {
-		out.Y, err = onnxResult(y, []int{x.Shape[0], x.Shape[1], r.dirs * r.hidden}, nil)
+		out.Y = ONNXValue{Name: y, Dtype: tensor.Float32, Shape: []int{x.Shape[0], x.Shape[1], r.dirs * r.hidden}}
 		out.H, err = concatStates(g, hs, r.name+".h_n", states)
 	}
 	if err == nil && len(cs) > 0 {

@@ -151,7 +151,7 @@ func TestFuncExport(t *testing.T) {
 		{"sigmoid", nodes.Sigmoid, "Sigmoid", "", nil, x.Shape},
 		{"softmax", nodes.Softmax, "Softmax", "axis", -1, x.Shape},
 		{"logsoftmax", nodes.LogSoftmax, "LogSoftmax", "axis", -1, x.Shape},
-		{"flatten", nodes.Flatten, "Reshape", "", nil, []int{nodes.ONNXBatch, 24}},
+		{"flatten", nodes.Flatten, "Flatten", "axis", 1, []int{nodes.ONNXBatch, 24}},
 		{"reshape", nodes.Reshape(-1, 6, 4), "Reshape", "", nil, []int{nodes.ONNXBatch, 6, 4}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
