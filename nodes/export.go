@@ -268,9 +268,9 @@ func (e *Embedding) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
 
 // ExportONNX writes a Func made of one of unroll's operations: the activations (Relu,
 // LeakyRelu, Tanh, Sigmoid), Softmax and LogSoftmax over the last axis, and Flatten and
-// Reshape when they keep the batch axis. A Func has no fields to read, so ExportONNX builds f on a
-// throwaway graph for x's shape at two batch sizes and reads the operation it added; a Func
-// that adds more than one node, or one without an export rule, is an error.
+// Reshape when they keep the batch axis. A Func has no fields to read, so ExportONNX builds f
+// on a throwaway graph for x's shape at two batch sizes and reads the operation it added; a
+// Func that adds more than one node, or one without an export rule, is an error.
 func (f Func) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
 	if f == nil {
 		return ONNXValue{}, fmt.Errorf("func: nil layer")
