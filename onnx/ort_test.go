@@ -1,9 +1,12 @@
 package onnx_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -20,19 +23,31 @@ import (
 	"github.com/unroll-ml/unroll/onnx"
 )
 
-// The harness: ONNX's own checker (Debian's python3-onnx, run with /usr/bin/python3) and ONNX
-// Runtime (onnxruntime-node 1.16.3 through testdata/run_ort.js). Without them the tests skip on
-// a developer's machine and fail in CI (CI=true), whose "onnx" stage installs them.
+// The harness: ONNX's own checker (Debian's python3-onnx, run with /usr/bin/python3, through
+// testdata/check_models.py) and ONNX Runtime (onnxruntime-node 1.16.3 through
+// testdata/run_ort.js), each started once and asked one line at a time. Without them the tests
+// skip on a developer's machine and fail in CI (CI=true), whose "onnx" stage installs them.
 
 const python = "/usr/bin/python3"
 
 var tools struct {
-	once    sync.Once
-	missing string
+	once             sync.Once
+	missing          string
+	checker, runtime *helper
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, h := range []*helper{tools.checker, tools.runtime} {
+		if h != nil {
+			h.close()
+		}
+	}
+	os.Exit(code)
 }
 
 // requireRuntime skips the test, or fails it when CI=true, unless node with onnxruntime-node
-// and python3-onnx are installed.
+// and python3-onnx are installed; it starts the two helpers once.
 func requireRuntime(t *testing.T) {
 	t.Helper()
 	tools.once.Do(func() {
@@ -42,6 +57,14 @@ func requireRuntime(t *testing.T) {
 		}
 		if out, err := exec.Command(python, "-c", "import onnx").CombinedOutput(); err != nil {
 			tools.missing = fmt.Sprintf("%s cannot import onnx (apt-get install python3-onnx): %v %s", python, err, firstLine(out))
+			return
+		}
+		var err error
+		if tools.checker, err = startHelper(python, filepath.Join("testdata", "check_models.py")); err == nil {
+			tools.runtime, err = startHelper("node", filepath.Join("testdata", "run_ort.js"))
+		}
+		if err != nil {
+			tools.missing = err.Error()
 		}
 	})
 	if tools.missing == "" {
@@ -58,12 +81,78 @@ func firstLine(b []byte) string {
 	return s
 }
 
+// helper is a child process that answers each line written to it with one line.
+type helper struct {
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startHelper(name string, args ...string) (*helper, error) {
+	h := &helper{cmd: exec.Command(name, args...), stderr: &lockedBuffer{}}
+	h.cmd.Stderr = h.stderr
+	in, err := h.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := h.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	h.in, h.out = in, bufio.NewReaderSize(out, 1<<20)
+	return h, nil
+}
+
+// ask writes line and returns the answer line.
+func (h *helper) ask(line string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, err := io.WriteString(h.in, line+"\n"); err != nil {
+		return "", fmt.Errorf("%s: %w: %s", h.cmd.Path, err, h.stderr.String())
+	}
+	answer, err := h.out.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %s", h.cmd.Path, err, h.stderr.String())
+	}
+	return strings.TrimSuffix(answer, "\n"), nil
+}
+
+func (h *helper) close() {
+	h.in.Close()
+	_ = h.cmd.Wait()
+}
+
 // checkModel runs ONNX's checker, with full shape inference, on the file path.
 func checkModel(t *testing.T, path string) {
 	t.Helper()
-	const script = "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)"
-	if out, err := exec.Command(python, "-c", script, path).CombinedOutput(); err != nil {
-		t.Fatalf("onnx.checker.check_model(%s): %v\n%s", filepath.Base(path), err, out)
+	answer, err := tools.checker.ask(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer != "ok" {
+		t.Fatalf("onnx.checker.check_model(%s): %s", filepath.Base(path), answer)
 	}
 }
 
@@ -100,24 +189,21 @@ func runORT(t *testing.T, path string, runs []feeds) []map[string]*tensor.Dense 
 		}
 		spec.Runs = append(spec.Runs, r)
 	}
-	specFile := filepath.Join(dir, "spec.json")
 	b, err := json.Marshal(spec)
-	if err == nil {
-		err = os.WriteFile(specFile, b, 0o644)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", filepath.Join("testdata", "run_ort.js"), specFile)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	answer, err := tools.runtime.ask(string(b))
 	if err != nil {
-		t.Fatalf("onnx runtime on %s: %v\n%s", filepath.Base(path), err, stderr.String())
+		t.Fatalf("onnx runtime on %s: %v", filepath.Base(path), err)
+	}
+	var failure struct{ Error string }
+	if json.Unmarshal([]byte(answer), &failure) == nil && failure.Error != "" {
+		t.Fatalf("onnx runtime on %s: %s", filepath.Base(path), failure.Error)
 	}
 	var results []map[string]ortTensor
-	if err := json.Unmarshal(out, &results); err != nil {
-		t.Fatalf("run_ort.js output: %v", err)
+	if err := json.Unmarshal([]byte(answer), &results); err != nil {
+		t.Fatalf("run_ort.js answer: %v", err)
 	}
 	var all []map[string]*tensor.Dense
 	for _, res := range results {

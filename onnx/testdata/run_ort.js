@@ -3,10 +3,13 @@
 // call it; it needs onnxruntime-node 1.16.3 where Node.js finds it, e.g.
 //   npm install --no-save --prefix /tmp/ort onnxruntime-node@1.16.3 && export NODE_PATH=/tmp/ort/node_modules
 //
-// usage: node run_ort.js SPEC.json
+// usage: node run_ort.js SPEC.json    runs one spec and prints its result
+//        node run_ort.js               reads one spec per line on stdin and prints one result line
+//                                      each, so that a test suite starts Node.js and ONNX Runtime once
 // SPEC: {"model": "m.onnx", "runs": [{"inputs": {"x": {"type": "float32", "dims": [3, 4],
 //        "file": "x.bin"}}, "out": "dir/run0"}, ...]}    (types: float32, int64)
-// stdout: a JSON array with, per run, {"y": {"type": "float32", "dims": [3, 2], "file": "dir/run0.0.bin"}, ...}.
+// result: a JSON array with, per run, {"y": {"type": "float32", "dims": [3, 2], "file": "dir/run0.0.bin"}, ...};
+// in line mode an error is the line {"error": "..."}.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -26,9 +29,7 @@ function readTensor(name, t) {
   return new ort.Tensor(t.type, data, t.dims);
 }
 
-(async () => {
-  if (os.endianness() !== 'LE') throw new Error('run_ort.js reads and writes little-endian files only');
-  const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+async function runSpec(spec) {
   const session = await ort.InferenceSession.create(spec.model, {intraOpNumThreads: 1, interOpNumThreads: 1});
   const results = [];
   for (const run of spec.runs) {
@@ -44,7 +45,31 @@ function readTensor(name, t) {
     });
     results.push(res);
   }
-  process.stdout.write(JSON.stringify(results));
+  return results;
+}
+
+async function serve() {
+  const lines = require('readline').createInterface({input: process.stdin});
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let reply;
+    try {
+      reply = await runSpec(JSON.parse(line));
+    } catch (e) {
+      reply = {error: String(e && e.message ? e.message : e)};
+    }
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  }
+}
+
+(async () => {
+  if (os.endianness() !== 'LE') throw new Error('run_ort.js reads and writes little-endian files only');
+  if (process.argv.length > 2) {
+    const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+    process.stdout.write(JSON.stringify(await runSpec(spec)));
+  } else {
+    await serve();
+  }
 })().catch((e) => {
   process.stderr.write(`run_ort.js: ${e && e.stack ? e.stack : e}\n`);
   process.exit(1);
