@@ -611,16 +611,16 @@ func (r onnxRNN) stateOf(g ONNXGraph, s string, l int) (string, error) {
 	if len(r.cells) == 1 {
 		return s, nil
 	}
-	lab, d := r.label(l), int64(r.dirs)
+	name, d := s+"."+r.label(l), int64(r.dirs)
 	ins := []string{s}
-	for _, v := range []int64{int64(l) * d, int64(l+1) * d, 0} { // starts, ends, axes
-		c, err := onnxInts(g, lab+".state_slice", v)
+	for i, v := range []int64{int64(l) * d, int64(l+1) * d, 0} {
+		c, err := onnxInts(g, name+[]string{".starts", ".ends", ".axes"}[i], v)
 		if err != nil {
 			return "", err
 		}
 		ins = append(ins, c)
 	}
-	return onnxNode(g, "Slice", ins, s+"."+lab)
+	return onnxNode(g, "Slice", ins, name)
 }
 
 // relayout transposes a (T, D, B, H) output by perm and merges its last two axes, D and H.

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/models/rnn"
 	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/onnx"
 )
@@ -73,4 +74,71 @@ func ExampleModel() {
 	// Identity(fc1) -> logits
 	// output logits float32 (batch, 10)
 	// saved cnn.onnx, opset 17
+}
+
+// A two-layer bidirectional LSTM (models/rnn's Recurrent) exported as two ONNX LSTM nodes: the
+// sequence comes in batch-major (B, T, In), is turned sequence-major for the LSTM nodes, and
+// goes out as (B, T, 2·H) with the final states (layers·directions, B, H) beside it. The
+// initial state is an input, h0 and c0, as PyTorch's nn.LSTM takes it.
+func Example_recurrent() {
+	ps := graph.NewParams(graph.Seed(1))
+	lstm, err := rnn.NewRecurrent(ps, "lstm", rnn.LSTM, 3, 8, rnn.Layers(2), rnn.Bidirectional())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var cells [][]nodes.Cell // one row per layer: the forward cell, then the backward one
+	for l := 0; l < lstm.Layers(); l++ {
+		cells = append(cells, lstm.Cells()[2*l:2*l+2])
+	}
+
+	m := onnx.NewModel(ps, "lstm")
+	x, err := m.Input("x", tensor.Float32, nodes.ONNXBatch, 20, 3) // (B, T, In)
+	var h0, c0 nodes.ONNXValue
+	if err == nil {
+		h0, err = m.Input("h0", tensor.Float32, 4, nodes.ONNXBatch, 8) // (layers·directions, B, H)
+	}
+	if err == nil {
+		c0, err = m.Input("c0", tensor.Float32, 4, nodes.ONNXBatch, 8)
+	}
+	var out nodes.ONNXRecurrent
+	if err == nil {
+		out, err = nodes.ExportRecurrentONNX(m, cells, x, h0, c0)
+	}
+	for _, o := range []struct {
+		name string
+		v    nodes.ONNXValue
+	}{{"y", out.Y}, {"h_n", out.H}, {"c_n", out.C}} {
+		if err == nil {
+			err = m.Output(o.name, o.v)
+		}
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(m)
+	// Output:
+	// input x float32 (batch, 20, 3)
+	// input h0 float32 (4, batch, 8)
+	// input c0 float32 (4, batch, 8)
+	// Transpose(x) -> lstm.time_major
+	// Slice(h0, h0.lstm_l0.starts, h0.lstm_l0.ends, h0.lstm_l0.axes) -> h0.lstm_l0
+	// Slice(c0, c0.lstm_l0.starts, c0.lstm_l0.ends, c0.lstm_l0.axes) -> c0.lstm_l0
+	// LSTM(lstm.time_major, lstm_l0.W, lstm_l0.R, lstm_l0.B, , h0.lstm_l0, c0.lstm_l0) -> lstm_l0.Y, lstm_l0.Y_h, lstm_l0.Y_c
+	// Transpose(lstm_l0.Y) -> lstm_l0.next.transpose
+	// Reshape(lstm_l0.next.transpose, lstm_l0.next.shape) -> lstm_l0.next
+	// Slice(h0, h0.lstm_l1.starts, h0.lstm_l1.ends, h0.lstm_l1.axes) -> h0.lstm_l1
+	// Slice(c0, c0.lstm_l1.starts, c0.lstm_l1.ends, c0.lstm_l1.axes) -> c0.lstm_l1
+	// LSTM(lstm_l0.next, lstm_l1.W, lstm_l1.R, lstm_l1.B, , h0.lstm_l1, c0.lstm_l1) -> lstm_l1.Y, lstm_l1.Y_h, lstm_l1.Y_c
+	// Transpose(lstm_l1.Y) -> lstm.y.transpose
+	// Reshape(lstm.y.transpose, lstm.y.shape) -> lstm.y
+	// Concat(lstm_l0.Y_h, lstm_l1.Y_h) -> lstm.h_n
+	// Concat(lstm_l0.Y_c, lstm_l1.Y_c) -> lstm.c_n
+	// Identity(lstm.y) -> y
+	// Identity(lstm.h_n) -> h_n
+	// Identity(lstm.c_n) -> c_n
+	// output y float32 (batch, 20, 16)
+	// output h_n float32 (4, batch, 8)
+	// output c_n float32 (4, batch, 8)
 }
