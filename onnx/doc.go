@@ -10,12 +10,17 @@
 // names it. Recurrent layers (stacked, bidirectional LSTM, GRU and RNN cells) are written by
 // nodes.ExportRecurrentONNX as ONNX LSTM, GRU and RNN nodes.
 //
-// Files use ONNX opset 17 (IR version 8): the newest opset that both ONNX 1.12's checker and
-// ONNX Runtime 1.16 know, and one that has every operator the layers need in its current form
-// (Softmax over one axis, BatchNormalization without training outputs, Slice and Reshape with
-// tensor inputs). Float values are written as float32, whatever the parameters' dtype.
+// Files use ONNX opset 17 (IR version 8): the newest opset that both ONNX 1.12's checker (up
+// to 17) and ONNX Runtime 1.16 (up to 19) know, with every operator the layers need in its
+// current form (Softmax over one axis since opset 13, LSTM and GRU 14, BatchNormalization 15).
+// Float values are written as float32, whatever the parameters' dtype.
 //
 // The protobuf messages are generated from ONNX's onnx.proto (package internal/onnxpb, with
 // generate.sh naming the pinned generator versions). The tests run every exported layer in
-// ONNX Runtime and compare it with unroll's own forward pass (see testdata/run_ort.js).
+// ONNX Runtime and compare it with unroll's own forward pass, and pass every file through ONNX's
+// checker; they skip unless both are installed (CI installs them):
+//
+//	apt-get install python3-onnx     # the checker, for /usr/bin/python3
+//	npm install --no-save --prefix /tmp/ort onnxruntime-node@1.16.3
+//	NODE_PATH=/tmp/ort/node_modules go test ./onnx/
 package onnx
