@@ -206,7 +206,7 @@ func TestLayersRefuseBadInput(t *testing.T) {
 		}},
 		{"reshape to a wrong size", "cannot view input (2, 12) (24 values) as (5, -1)", func(ps *graph.Params) error {
 			b, x := input(ps, 2, 12)
-			_, err := nodes.Reshape(5, -1)(b, x)
+			_, err := nodes.Reshape(5, -1).Forward(b, x)
 			return err
 		}},
 		{"lstm zero hidden", "lstm: lstm cell sizes must be positive, got input 10, hidden 0", func(ps *graph.Params) error {

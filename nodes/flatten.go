@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"fmt"
+	"slices"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -30,18 +31,21 @@ func (Flatten) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, erro
 // Reshape returns a layer that gives its input the shape shape, with the same elements in the
 // same (row-major) order, like PyTorch's view; one entry may be -1, inferred from the others.
 // The batch axis is part of shape: Reshape(-1, 1, 28, 28) turns (B, 784) into (B, 1, 28, 28).
-func Reshape(shape ...int) Func {
-	shape = append([]int(nil), shape...)
-	return func(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
-		if x == nil {
-			return nil, fmt.Errorf("reshape: nil input")
-		}
-		to, err := resolveShape(x.Shape(), shape)
-		if err != nil {
-			return nil, fmt.Errorf("reshape: %w", err)
-		}
-		return reshape(b, "reshape", x, to)
+func Reshape(shape ...int) Layer { return reshapeLayer{shape: slices.Clone(shape)} }
+
+// reshapeLayer is the layer Reshape returns.
+type reshapeLayer struct{ shape []int }
+
+// Forward gives x the layer's shape.
+func (r reshapeLayer) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, error) {
+	if x == nil {
+		return nil, fmt.Errorf("reshape: nil input")
 	}
+	to, err := resolveShape(x.Shape(), r.shape)
+	if err != nil {
+		return nil, fmt.Errorf("reshape: %w", err)
+	}
+	return reshape(b, "reshape", x, to)
 }
 
 // resolveShape fills the -1 of shape so that it holds as many elements as from.

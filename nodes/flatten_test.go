@@ -18,7 +18,7 @@ func TestFlattenAndReshape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := nodes.Reshape(-1, 3, 2, 2)(b, f)
+	back, err := nodes.Reshape(-1, 3, 2, 2).Forward(b, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,13 +40,13 @@ func TestFlattenAndReshape(t *testing.T) {
 		t.Errorf("the fed tensor changed: %v", feed.Shape())
 	}
 
-	_, err = nodes.Reshape(-1, -1)(b, x)
+	_, err = nodes.Reshape(-1, -1).Forward(b, x)
 	wantErr(t, "two -1", err, "reshape: shape (-1, -1) has more than one -1")
-	_, err = nodes.Reshape(5, -1)(b, x)
+	_, err = nodes.Reshape(5, -1).Forward(b, x)
 	wantErr(t, "indivisible", err, "reshape: cannot view input (2, 3, 2, 2) (24 values) as (5, -1)")
-	_, err = nodes.Reshape(2, 10)(b, x)
+	_, err = nodes.Reshape(2, 10).Forward(b, x)
 	wantErr(t, "wrong count", err, "reshape: cannot view input (2, 3, 2, 2) (24 values) as (2, 10) (20 values)")
-	_, err = nodes.Reshape(0, 24)(b, x)
+	_, err = nodes.Reshape(0, 24).Forward(b, x)
 	wantErr(t, "zero", err, "reshape: shape (0, 24) has a size below 1")
 }
 
