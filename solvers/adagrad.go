@@ -61,6 +61,8 @@ func (a *AdaGrad) Step(params []Param) error {
 	return nil
 }
 
+// adagradUpdate applies one update to p. It is portable Go only, as sgdUpdate is: no workload
+// trains with AdaGrad.
 func adagradUpdate[T float](a *AdaGrad, lr float64, p Param, bufs []*tensor.Dense, first bool,
 	data func(*tensor.Dense) []T) {
 	value, grad, sum := data(p.Value), data(p.Grad), data(bufs[0])

@@ -108,18 +108,48 @@ type adamScalars[T float] struct {
 	decoupled, coupled         bool
 }
 
-// update applies the update to a run of elements; see the type's documentation.
+// adamConsts32 are the float32 constants of an update in the order the assembly reads them
+// (adam_amd64.s).
+type adamConsts32 struct {
+	step, correction2, shrink, beta1, beta2, rest1, rest2, decay, eps float32
+}
+
+// vector runs the update on the first elements in assembly, for float32 where the instruction
+// set in use has a version (adam_amd64.go), and returns how many it did.
+func (u *adamScalars[T]) vector(value, grad, m, v []T) int {
+	if _, ok := any(value).([]float32); !ok {
+		return 0
+	}
+	c := adamConsts32{float32(u.step), float32(u.correction2), float32(u.shrink), float32(u.beta1),
+		float32(u.beta2), float32(u.rest1), float32(u.rest2), float32(u.decay), float32(u.eps)}
+	mode := 0
+	switch {
+	case u.decoupled:
+		mode = 1
+	case u.coupled:
+		mode = 2
+	}
+	return adamVector32(any(value).([]float32), any(grad).([]float32), any(m).([]float32), any(v).([]float32), &c, mode)
+}
+
+// update applies the update to a run of elements; see the type's documentation. The float32
+// assembly (vector) computes what the loop below computes, with the same bits.
 func (u *adamScalars[T]) update(value, grad, m, v []T) {
 	grad, m, v = grad[:len(value)], m[:len(value)], v[:len(value)]
+	if k := u.vector(value, grad, m, v); k > 0 {
+		value, grad, m, v = value[k:], grad[k:], m[k:], v[k:]
+	}
 	for i, g := range grad {
 		switch {
 		case u.decoupled:
 			value[i] *= u.shrink
 		case u.coupled:
-			g += u.decay * value[i]
+			g += T(u.decay * value[i])
 		}
-		mi := m[i]*u.beta1 + u.rest1*g
-		vi := v[i]*u.beta2 + u.rest2*g*g
+		// The conversions round each product before the sum, as the assembly does: they keep
+		// the compiler from fusing a multiply and an add (as it may with GOAMD64=v3).
+		mi := T(m[i]*u.beta1) + T(u.rest1*g)
+		vi := T(v[i]*u.beta2) + T(u.rest2*g*g)
 		m[i], v[i] = mi, vi
 		value[i] += u.step * mi / (sqrt(vi)/u.correction2 + u.eps)
 	}

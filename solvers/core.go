@@ -49,6 +49,10 @@ func (c *core) LR() float64 {
 // Steps is the number of updates applied so far.
 func (c *core) Steps() int { return c.steps }
 
+// SetSchedule replaces the learning-rate schedule (WithSchedule), evaluated at the solver's
+// update count from the next Step; nil keeps the base rate.
+func (c *core) SetSchedule(s Schedule) { c.set.schedule = s }
+
 // checkSettings finds the first invalid setting common to all solvers: the learning rate, the
 // schedule and options the solver does not take.
 func (c *core) checkSettings(takes ...string) error {

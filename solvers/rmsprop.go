@@ -64,6 +64,8 @@ func (r *RMSProp) Step(params []Param) error {
 	return nil
 }
 
+// rmspropUpdate applies one update to p. It is portable Go only, as sgdUpdate is: no workload
+// trains with RMSProp.
 func rmspropUpdate[T float](r *RMSProp, lr float64, p Param, bufs []*tensor.Dense, data func(*tensor.Dense) []T) {
 	value, grad, sq := data(p.Value), data(p.Grad), data(bufs[0])
 	var buf, avg []T

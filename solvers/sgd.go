@@ -64,6 +64,9 @@ func (s *SGD) Step(params []Param) error {
 	return nil
 }
 
+// sgdUpdate applies one update to p. It is portable Go only: no workload of bench/WORKLOADS.md
+// trains with SGD (all use Adam, which has AVX2 and AVX-512 versions), and the update is a
+// few operations per parameter over memory, small beside a training step.
 func sgdUpdate[T float](set *settings, lr float64, p Param, bufs []*tensor.Dense, first bool,
 	data func(*tensor.Dense) []T) {
 	value, grad, buf := data(p.Value), data(p.Grad), dataOf(bufs, 0, data)

@@ -1,11 +1,12 @@
 package gemm
 
 import (
-	"github.com/unroll-ml/unroll/internal/compute"
-
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // shape is a GEMM that the standard workloads perform: op(A) is m x k,
@@ -80,25 +81,97 @@ func shapeOperands(s shape) (a []float32, lda int, b []float32, ldb int, c []flo
 	return rnd(s.m * s.k), lda, rnd(s.k * s.n), ldb, rnd(s.m * s.n), s.n
 }
 
-// BenchmarkSgemm measures the active implementation (Impl) on each workload
-// shape with one goroutine and, where there are more cores, with all of
-// them.
-func BenchmarkSgemm(b *testing.B) {
-	threads := []int{1}
+// benchThreads are the goroutine counts the benchmarks use: one and, where
+// there are more cores, all of them.
+func benchThreads() []int {
 	if compute.MaxThreads() > 1 {
-		threads = append(threads, compute.MaxThreads())
+		return []int{1, compute.MaxThreads()}
 	}
+	return []int{1}
+}
+
+// benchPath is an instruction set to force and the implementation (Impl)
+// that Sgemm then runs.
+type benchPath struct {
+	isa  compute.ISA
+	impl string
+}
+
+// benchPaths are the paths BenchmarkSgemm and BenchmarkSgemm2048 measure in
+// turn: each assembly kernel this machine runs, or the one implementation
+// there is (generic, or openblas in the openblas build).
+func benchPaths() []benchPath {
+	defer compute.SetISA(compute.Current())
+	var l []benchPath
+	for _, isa := range compute.Each() {
+		compute.SetISA(isa)
+		if impl := Impl(); impl != "generic" && (len(l) == 0 || l[len(l)-1].impl != impl) {
+			l = append(l, benchPath{isa, impl})
+		}
+	}
+	if len(l) == 0 {
+		l = append(l, benchPath{compute.Generic, Impl()})
+	}
+	return l
+}
+
+// benchSgemm times Sgemm on s with the instruction set forced to isa and th
+// goroutines. It reports GFLOP/s by the wall clock and, on one goroutine
+// where the system tells a thread's CPU time, GFLOP/s per CPU second of the
+// benchmarking thread ("GFLOP/s-cpu"), which other processes on a shared
+// machine disturb less: they take the core away, but not while the thread's
+// clock runs.
+func benchSgemm(b *testing.B, s shape, isa compute.ISA, th int) {
+	prev, err := compute.SetISA(isa)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer compute.SetISA(prev)
+	defer compute.SetThreads(compute.SetThreads(th))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, lda, bb, ldb, c, ldc := shapeOperands(s)
+	Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc) // warm the buffers
+	cpu0 := threadCPU()
+	for b.Loop() {
+		Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc)
+	}
+	cpu := threadCPU() - cpu0
+	flops := s.flops() * float64(b.N)
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if th == 1 && cpu > 0 {
+		b.ReportMetric(flops/cpu.Seconds()/1e9, "GFLOP/s-cpu")
+	}
+}
+
+// BenchmarkSgemm measures Sgemm on each workload shape with each path of
+// benchPaths, named by Impl (impl=avx512, impl=avx2-fma; impl=generic or
+// impl=openblas where there is one path), on one goroutine and on all of
+// them. Compare the paths with
+//
+//	go test -run '^$' -bench 'Sgemm$' -count 6 ./nodes/gemm/ > new.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl new.txt
+func BenchmarkSgemm(b *testing.B) {
 	for _, s := range workloadShapes {
-		for _, th := range threads {
-			name := s.String()
-			name += fmt.Sprintf("/threads=%d", th)
-			b.Run(name, func(b *testing.B) {
-				defer compute.SetThreads(compute.SetThreads(th))
-				a, lda, bb, ldb, c, ldc := shapeOperands(s)
-				for b.Loop() {
-					Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, ldc)
-				}
-				b.ReportMetric(s.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		for _, th := range benchThreads() {
+			for _, p := range benchPaths() {
+				b.Run(fmt.Sprintf("%s/threads=%d/impl=%s", s, th, p.impl), func(b *testing.B) {
+					benchSgemm(b, s, p.isa, th)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSgemm2048 measures the square product M = N = K = 2048, the
+// yardstick of a matrix multiply's speed against the processor's peak, with
+// each path and thread count as BenchmarkSgemm does.
+func BenchmarkSgemm2048(b *testing.B) {
+	s := shape{"square", false, false, 2048, 2048, 2048}
+	for _, th := range benchThreads() {
+		for _, p := range benchPaths() {
+			b.Run(fmt.Sprintf("threads=%d/impl=%s", th, p.impl), func(b *testing.B) {
+				benchSgemm(b, s, p.isa, th)
 			})
 		}
 	}

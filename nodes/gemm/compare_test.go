@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/unroll-ml/unroll/nodes/gemm/internal/cblas"
 )
 
@@ -23,27 +21,45 @@ var (
 	compare      = flag.Bool("gemm.compare", false, "time the native kernel against OpenBLAS on the workload shapes")
 	comparePairs = flag.Int("gemm.pairs", 7, "alternating native/OpenBLAS measurements per shape")
 	compareMin   = flag.Duration("gemm.mintime", 50*time.Millisecond, "minimum CPU time of one measurement")
+	compareISA   = flag.String("gemm.isa", "", "instruction set of the native kernel: generic, avx2 or avx512 (default: the best this machine has)")
 )
 
-// TestNativeMatchesOpenBLAS compares the native kernel with OpenBLAS on
-// every workload shape.
+// TestNativeMatchesOpenBLAS compares each native kernel this machine runs
+// with OpenBLAS on every workload shape.
 func TestNativeMatchesOpenBLAS(t *testing.T) {
-	for _, s := range workloadShapes {
-		if testing.Short() && s.flops() > 1e8 {
-			continue
-		}
-		a, lda, b, ldb, c0, ldc := shapeOperands(s)
-		c1 := slices.Clone(c0)
-		gemm(nativeKernel32, compute.Threads(), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c0, ldc)
-		cblas.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c1, ldc)
-		// Entries are sums of k products of values in [-1, 1].
-		tol := float64(s.k) * 0x1p-21
-		for i := range c0 {
-			if d := math.Abs(float64(c0[i] - c1[i])); !(d <= tol) {
-				t.Fatalf("%v: C[%d] native %g, OpenBLAS %g", s, i, c0[i], c1[i])
+	for _, isa := range compute.Each() {
+		kern := kernelFor(isa)
+		for _, s := range workloadShapes {
+			if testing.Short() && s.flops() > 1e8 {
+				continue
+			}
+			a, lda, b, ldb, c0, ldc := shapeOperands(s)
+			c1 := slices.Clone(c0)
+			gemm(kern, compute.Threads(), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c0, ldc)
+			cblas.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c1, ldc)
+			// Entries are sums of k products of values in [-1, 1].
+			tol := float64(s.k) * 0x1p-21
+			for i := range c0 {
+				if d := math.Abs(float64(c0[i] - c1[i])); !(d <= tol) {
+					t.Fatalf("%s %v: C[%d] native %g, OpenBLAS %g", kern.name, s, i, c0[i], c1[i])
+				}
 			}
 		}
 	}
+}
+
+// compareKernel returns the native kernel that -gemm.isa names.
+func compareKernel(t *testing.T) *kernel[float32] {
+	if *compareISA == "" {
+		return kernel32()
+	}
+	for _, isa := range compute.Each() {
+		if isa.String() == *compareISA {
+			return kernelFor(isa)
+		}
+	}
+	t.Fatalf("-gemm.isa=%s: this machine runs %v", *compareISA, compute.Each())
+	return nil
 }
 
 // TestCompareOpenBLAS prints, for each workload shape, the single-threaded
@@ -59,17 +75,18 @@ func TestCompareOpenBLAS(t *testing.T) {
 		t.Skip("run with -gemm.compare")
 	}
 	defer compute.SetThreads(compute.SetThreads(1))
+	kern := compareKernel(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	w := os.Stdout
 	fmt.Fprintf(w, "native %s (1 goroutine) vs OpenBLAS %s (%d thread(s), OPENBLAS_NUM_THREADS=%q), %d pairs\n",
-		nativeKernel32.name, cblas.Core(), cblas.Threads(), os.Getenv("OPENBLAS_NUM_THREADS"), *comparePairs)
+		kern.name, cblas.Core(), cblas.Threads(), os.Getenv("OPENBLAS_NUM_THREADS"), *comparePairs)
 	fmt.Fprintf(w, "%-32s %9s %9s %7s %7s\n", "shape (MxNxK)", "native", "openblas", "ratio", "wall")
 	var ratios []float64
 	for _, s := range workloadShapes {
 		a, lda, b, ldb, c, ldc := shapeOperands(s)
 		native := func() {
-			gemm(nativeKernel32, 1, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, ldc)
+			gemm(kern, 1, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, ldc)
 		}
 		openblas := func() {
 			cblas.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, ldc)
@@ -95,22 +112,13 @@ func TestCompareOpenBLAS(t *testing.T) {
 func gflops(s shape, f func()) (cpu, wall float64) {
 	f() // warm caches and buffers
 	n := 0
-	c0, w0 := threadTime(), time.Now()
-	for threadTime()-c0 < *compareMin {
+	c0, w0 := threadCPU(), time.Now()
+	for threadCPU()-c0 < *compareMin {
 		f()
 		n++
 	}
 	fl := s.flops() * float64(n) / 1e9
-	return fl / (threadTime() - c0).Seconds(), fl / time.Since(w0).Seconds()
-}
-
-// threadTime returns the CPU time consumed by the calling OS thread.
-func threadTime() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		panic(err)
-	}
-	return time.Duration(ts.Nano())
+	return fl / (threadCPU() - c0).Seconds(), fl / time.Since(w0).Seconds()
 }
 
 func median(x []float64) float64 {

@@ -119,31 +119,64 @@ func (j *job[T]) block(i0, i1, j0, j1 int) {
 			packB(kern, bp, j.b, j.ldb, j.transB, pc, kb, jc, nb)
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
-				ap := ws.a[:roundUp(mb, mr)*kb]
-				packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
-				j.macro(&ws, ap, bp, ic, mb, jc, nb, kb, beta)
+				ap, direct := j.blockA(&ws, ic, mb, pc, kb)
+				j.macro(&ws, ap, direct, bp, ic, mb, jc, nb, pc, kb, beta)
 			}
 		}
 	}
 }
 
+// blockA prepares the mb x kb block of op(A) at row ic and column pc for
+// macro: it packs the block into the workspace, or, when the kernel reads
+// op(A) in place (direct), only the panel that the edge of C cuts. Aᵀ is
+// packed all the same when its rows lie a multiple of 1 KiB apart: the
+// kernel reads one 32-byte piece of each of kb rows, and rows at such
+// distances share few sets of the L1 cache and evict each other.
+func (j *job[T]) blockA(ws *workspace[T], ic, mb, pc, kb int) (ap []T, direct bool) {
+	kern := j.kern
+	ap = ws.a[:roundUp(mb, kern.mr)*kb]
+	direct = kern.direct != nil && (!j.transA && kern.directA || j.transA && kern.directAT && j.lda%256 != 0)
+	if !direct {
+		packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
+	} else if full := mb / kern.mr * kern.mr; full < mb {
+		packA(kern, ap[full*kb:], j.a, j.lda, j.transA, ic+full, mb-full, pc, kb)
+	}
+	return ap, direct
+}
+
 // macro runs the micro-kernel over the mb x nb block of C at (ic, jc) from
-// the packed block ap and panel bp. A tile that C's edge cuts is computed in
-// the scratch tile, with the same kernel and so the same arithmetic.
-func (j *job[T]) macro(ws *workspace[T], ap, bp []T, ic, mb, jc, nb, kb int, beta T) {
+// the block ap of op(A) that blockA prepared (direct: its whole panels are in
+// place) and the packed panel bp of op(B), for the columns pc.. of op(A). A
+// tile that C's edge cuts is computed by the kernel's edge function, or in
+// the scratch tile and copied; either way with the same arithmetic.
+func (j *job[T]) macro(ws *workspace[T], ap []T, direct bool, bp []T, ic, mb, jc, nb, pc, kb int, beta T) {
 	kern := j.kern
 	mr, nr := kern.mr, kern.nr
 	fn := kern.fn
 	c, ldc, alpha := j.c, j.ldc, j.alpha
+	// Value r of column p of the panel of op(A) at row i is at
+	// j.a[i*rs+pc*ks + r*rs+p*ks].
+	rs, ks := j.lda, 1
+	if j.transA {
+		rs, ks = 1, j.lda
+	}
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
 		bpan := bp[jr*kb : (jr+nr)*kb]
 		for ir := 0; ir < mb; ir += mr {
 			mm := min(mr, mb-ir)
-			apan := ap[ir*kb : (ir+mr)*kb]
 			off := (ic+ir)*ldc + jc + jr
+			if direct && mm == mr {
+				kern.direct(kb, j.a[(ic+ir)*rs+pc*ks:], rs, ks, bpan, c[off:], ldc, alpha, beta, mm, nn)
+				continue
+			}
+			apan := ap[ir*kb : (ir+mr)*kb]
 			if mm == mr && nn == nr {
 				fn(kb, apan, bpan, c[off:], ldc, alpha, beta)
+				continue
+			}
+			if kern.edge != nil {
+				kern.edge(kb, apan, bpan, c[off:], ldc, alpha, beta, mm, nn)
 				continue
 			}
 			t := ws.tile[:mr*nr]

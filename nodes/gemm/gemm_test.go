@@ -159,9 +159,11 @@ func to64(s []float32) []float64 {
 	return r
 }
 
-// impl32 is a way to compute a float32 GEMM under test.
+// impl32 is a way to compute a float32 GEMM under test. kern is the kernel it
+// runs, whose arithmetic the check reproduces exactly when it is fused.
 type impl32 struct {
 	name string
+	kern *kernel[float32]
 	run  func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		b []float32, ldb int, beta float32, c []float32, ldc int)
 }
@@ -171,6 +173,7 @@ type impl32 struct {
 func native32(kern *kernel[float32], threads int) impl32 {
 	return impl32{
 		name: fmt.Sprintf("%s/threads=%d", kern.name, threads),
+		kern: kern,
 		run: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 			b []float32, ldb int, beta float32, c []float32, ldc int) {
 			checkArgs("test", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
@@ -181,26 +184,63 @@ func native32(kern *kernel[float32], threads int) impl32 {
 	}
 }
 
-// impls32 lists the public Sgemm and every native kernel this processor runs.
+// sgemmWith runs the public Sgemm with the instruction set forced to isa.
+func sgemmWith(isa compute.ISA) impl32 {
+	return impl32{
+		name: "Sgemm/" + isa.String(),
+		kern: kernelFor(isa),
+		run: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+			b []float32, ldb int, beta float32, c []float32, ldc int) {
+			prev, err := compute.SetISA(isa)
+			if err != nil {
+				panic(err)
+			}
+			defer compute.SetISA(prev)
+			Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		},
+	}
+}
+
+// impls32 lists, for each instruction set this machine supports
+// (compute.Each), the public Sgemm forced to it and its kernel run by the
+// driver on one and on two goroutines.
 func impls32() []impl32 {
-	l := []impl32{{name: "Sgemm/" + Impl(), run: Sgemm}, native32(&genericKernel32, 1)}
-	if nativeKernel32 != &genericKernel32 {
-		l = append(l, native32(nativeKernel32, 1), native32(nativeKernel32, 2))
+	var l []impl32
+	for _, isa := range compute.Each() {
+		kern := kernelFor(isa)
+		l = append(l, sgemmWith(isa), native32(kern, 1), native32(kern, 2))
 	}
 	return l
 }
 
-// runCase32 runs one case with every implementation on the same operands.
+// runCase32 runs one case with every implementation on the same operands and
+// checks each against the float64 reference within the float32 rounding
+// bound and, for the fused kernels (when the build does not replace Sgemm by
+// OpenBLAS), against fusedReference bit for bit. The portable kernel is held
+// to the bound only: it rounds each product before adding it, and Go may
+// fuse some of its multiply-adds on other architectures.
 func runCase32(t *testing.T, impls []impl32, tc gemmCase, rng *rand.Rand) {
 	t.Helper()
 	o := makeOperands(tc, rng)
 	want, bound := reference(tc, o)
 	a, b := to32(o.a), to32(o.b)
+	exact := map[int][]float32{} // fusedReference by kc
 	for _, im := range impls {
 		c := to32(o.c)
 		im.run(tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda,
 			b, o.ldb, float32(tc.beta), c, o.ldc)
 		check(t, im.name, tc, o, to64(c), want, bound, 1)
+		if !im.kern.fused || (Impl() == "openblas" && strings.HasPrefix(im.name, "Sgemm/")) {
+			continue
+		}
+		kc := im.kern.kc
+		if exact[kc] == nil {
+			exact[kc] = fusedReference(tc, a, o.lda, b, o.ldb, to32(o.c), o.ldc, kc)
+		}
+		if i, ok := bitsEqual32(c, exact[kc]); !ok {
+			t.Fatalf("%s %v: element %d (row %d, col %d) is %v, the fused reference gives %v",
+				im.name, tc, i, i/o.ldc, i%o.ldc, c[i], exact[kc][i])
+		}
 	}
 }
 
@@ -236,7 +276,9 @@ func TestSgemmAlphaBetaStrides(t *testing.T) {
 	impls := impls32()
 	for _, tr := range transCases {
 		for _, ab := range [][2]float64{{1, 0}, {1, 1}, {-0.5, 0}, {2, 1}, {0.75, -1.5}, {0, 0}, {0, 2}, {1, math.Copysign(0, -1)}} {
-			for _, sz := range [][3]int{{13, 29, 11}, {6, 16, 1}, {25, 33, 70}} {
+			// 256 rows of Aᵀ (lda = 256 without padding): the AVX-512 path packs Aᵀ
+			// then, and reads it in place with padding.
+			for _, sz := range [][3]int{{13, 29, 11}, {6, 16, 1}, {25, 33, 70}, {256, 40, 19}} {
 				for _, pad := range [][3]int{{0, 0, 0}, {3, 5, 7}, {1, 0, 17}} {
 					tc := gemmCase{transA: tr[0], transB: tr[1], m: sz[0], n: sz[1], k: sz[2],
 						padA: pad[0], padB: pad[1], padC: pad[2], alpha: ab[0], beta: ab[1]}
@@ -310,7 +352,7 @@ func TestDgemm(t *testing.T) {
 	}
 	impls := []impl64{{"Dgemm", Dgemm}, {"native/threads=2", func(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
 		b []float64, ldb int, beta float64, c []float64, ldc int) {
-		gemm(nativeKernel64, 2, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemm(&genericKernel64, 2, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}}}
 	for _, im := range impls {
 		for _, tr := range transCases {
@@ -345,8 +387,21 @@ var determinismSizes = [][3]int{
 }
 
 // TestDeterminismThreads compares Sgemm with one and two goroutines bit for
-// bit.
+// bit, on each instruction set.
 func TestDeterminismThreads(t *testing.T) {
+	for _, isa := range compute.Each() {
+		t.Run(isa.String(), func(t *testing.T) {
+			prev, err := compute.SetISA(isa)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer compute.SetISA(prev)
+			determinismThreads(t)
+		})
+	}
+}
+
+func determinismThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	defer compute.SetThreads(compute.SetThreads(1))
 	for _, tr := range transCases {
@@ -373,11 +428,8 @@ func TestDeterminismThreads(t *testing.T) {
 // requires the same bits as the unsplit computation.
 func TestDeterminismPartitions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	kernels := []*kernel[float32]{&genericKernel32}
-	if nativeKernel32 != &genericKernel32 {
-		kernels = append(kernels, nativeKernel32)
-	}
-	for _, kern := range kernels {
+	for _, isa := range compute.Each() {
+		kern := kernelFor(isa)
 		for _, tr := range transCases {
 			for _, sz := range determinismSizes {
 				tc := gemmCase{transA: tr[0], transB: tr[1], m: sz[0], n: sz[1], k: sz[2], alpha: 1.3, beta: -0.6}
@@ -492,11 +544,25 @@ func TestBuffersReused(t *testing.T) {
 	}
 }
 
+// TestImpl checks that Impl names the path that each instruction set selects.
 func TestImpl(t *testing.T) {
-	switch Impl() {
-	case "avx2-fma", "generic", "openblas":
-	default:
-		t.Fatalf("Impl() = %q", Impl())
+	defer compute.SetISA(compute.Current())
+	for _, isa := range compute.Each() {
+		if _, err := compute.SetISA(isa); err != nil {
+			t.Fatal(err)
+		}
+		want := kernelFor(isa).name
+		if openblasBuild {
+			want = "openblas"
+		}
+		if Impl() != want {
+			t.Errorf("%v: Impl() = %q, want %q", isa, Impl(), want)
+		}
+		switch Impl() {
+		case "avx512", "avx2-fma", "generic", "openblas":
+		default:
+			t.Errorf("%v: Impl() = %q", isa, Impl())
+		}
+		t.Logf("%v: Impl() = %q, compute.Threads() = %d", isa, Impl(), compute.Threads())
 	}
-	t.Logf("Impl() = %q, native kernel %q, compute.Threads() = %d", Impl(), nativeKernel32.name, compute.Threads())
 }

@@ -1,5 +1,7 @@
 package gemm
 
+import "github.com/unroll-ml/unroll/internal/compute"
+
 // float is the element type of the native driver.
 type float interface {
 	float32 | float64
@@ -19,6 +21,25 @@ type kernel[T float] struct {
 	// each); c has row stride ldc. With beta == 0 it must not read c.
 	// k is at least 1.
 	fn func(k int, ap, bp, c []T, ldc int, alpha, beta T)
+	// fused reports that fn (and edge and direct) sum with fused
+	// multiply-adds in a fixed way:
+	// for each block of k it starts from zero, adds the products in
+	// increasing k with one rounding each, scales by alpha (one rounding)
+	// and adds beta*c with one rounding. Fused kernels with the same kc give
+	// the same bits (see the tests' fusedReference).
+	fused bool
+	// edge, if set, is fn for a tile that the edge of C cuts: it writes only
+	// rows 0..rows-1 and columns 0..cols-1 of c (1 <= rows <= mr, 1 <= cols
+	// <= nr) and reads no other element of c. When nil, such a tile is
+	// computed by fn in a scratch tile and copied.
+	edge func(k int, ap, bp, c []T, ldc int, alpha, beta T, rows, cols int)
+	// direct, if set, is edge reading op(A) where it lies instead of from a
+	// packed panel: value r of column p of the panel is a[r*rs+p*ks], for
+	// all r < mr. The driver then packs only the panels of op(A) that the
+	// edge of C cuts, and reads the others in place: when op(A) is A if
+	// directA is set, when it is Aᵀ if directAT is.
+	direct            func(k int, a []T, rs, ks int, bp, c []T, ldc int, alpha, beta T, rows, cols int)
+	directA, directAT bool
 	// packA, if set, packs a panel of A: kb groups of mr values into d,
 	// group p holding column p of rows off/lda.. (value r at a[off+r*lda+p])
 	// or, when trans, a[off+p*lda+r], for r < n, and zeros for n <= r < mr.
@@ -42,12 +63,25 @@ var (
 	}
 )
 
-// nativeKernel32 and nativeKernel64 are the micro-kernels used by the native
-// implementation. An architecture file may replace them in its init.
-var (
-	nativeKernel32 = &genericKernel32
-	nativeKernel64 = &genericKernel64
-)
+// isaKernels32 holds the single-precision micro-kernel of each instruction
+// set, nil where this build has none; an architecture file fills it in.
+var isaKernels32 = [compute.AVX512 + 1]*kernel[float32]{compute.Generic: &genericKernel32}
+
+// kernelFor returns the single-precision kernel for isa: its own, or the
+// best one below it that this build has.
+func kernelFor(isa compute.ISA) *kernel[float32] {
+	for i := min(isa, compute.AVX512); i > compute.Generic; i-- {
+		if k := isaKernels32[i]; k != nil {
+			return k
+		}
+	}
+	return &genericKernel32
+}
+
+// kernel32 returns the single-precision kernel of the instruction set in
+// use now (compute.Current), read at each call so that tests and benchmarks
+// can force a path with compute.SetISA. Dgemm always uses genericKernel64.
+func kernel32() *kernel[float32] { return kernelFor(compute.Current()) }
 
 // kernelGeneric4x4 is the portable 4x4 micro-kernel: sixteen scalar
 // accumulators, each summing its products in increasing k.

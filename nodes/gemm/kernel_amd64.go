@@ -2,7 +2,7 @@
 
 package gemm
 
-import "golang.org/x/sys/cpu"
+import "github.com/unroll-ml/unroll/internal/compute"
 
 // sgemmKernel6x16 computes the 6x16 tile C = alpha*Ap*Bp + beta*C, where Ap
 // holds k packed columns of 6 values and Bp k packed rows of 16 values, and
@@ -23,6 +23,7 @@ var avx2Kernel32 = kernel[float32]{
 	kc:    384,
 	nc:    3072,
 	fn:    sgemmAVX2,
+	fused: true,
 	packA: spackA6,
 	packB: spackB16,
 }
@@ -121,7 +122,6 @@ func spackB16(d, b []float32, ldb int, trans bool, off, kb, n int) {
 }
 
 func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		nativeKernel32 = &avx2Kernel32
-	}
+	isaKernels32[compute.AVX2] = &avx2Kernel32
+	isaKernels32[compute.AVX512] = &avx512Kernel32
 }

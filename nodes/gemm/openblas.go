@@ -11,6 +11,9 @@ import (
 // build.
 func Impl() string { return "openblas" }
 
+// openblasBuild reports whether Sgemm and Dgemm call OpenBLAS.
+const openblasBuild = true
+
 // OpenBLAS runs single-threaded; a call is split into parts of C in Go instead,
 // one cblas call per part, the parts shared among compute.Threads() goroutines.
 // OpenBLAS's own threads spin between calls and took the cores from the
@@ -25,13 +28,18 @@ func init() { cblas.SetThreads(1) }
 // openblasParts is the number of threads the parts of a call are cut for.
 const openblasParts = 2
 
+// openblasGrid is the tile grid along which single-precision calls are cut
+// into parts (that of the AVX2 kernel): fixed, so that the parts, and so the
+// results, do not depend on the instruction set chosen.
+var openblasGrid = kernel[float32]{mr: 6, nr: 16, mc: 144, kc: 384, nc: 3072}
+
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := nativeKernel32
+	kern := &openblasGrid
 	pm, pn := partition(m, n, k, kern, openblasParts)
 	inParts(pm, pn, m, n, kern.mr, kern.nr, func(i0, i1, j0, j1 int) {
 		ao, bo := operandOffsets(transA, transB, i0, j0, lda, ldb)
@@ -45,7 +53,7 @@ func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := nativeKernel64
+	kern := &genericKernel64
 	pm, pn := partition(m, n, k, kern, openblasParts)
 	inParts(pm, pn, m, n, kern.mr, kern.nr, func(i0, i1, j0, j1 int) {
 		ao, bo := operandOffsets(transA, transB, i0, j0, lda, ldb)

@@ -64,13 +64,8 @@ func packContiguous[T float](d, src []T, ld, off, kb, n, w int) {
 	default:
 		for p := 0; p+w <= len(d); p += w {
 			g := d[p : p+w : p+w]
-			s := src[off : off+n : off+n]
-			for i, v := range s {
-				g[i] = v
-			}
-			for i := n; i < len(g); i++ {
-				g[i] = 0
-			}
+			copy(g, src[off:off+n])
+			clear(g[n:])
 			off += ld
 		}
 	}

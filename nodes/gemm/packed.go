@@ -1,19 +1,29 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/unroll-ml/unroll/internal/compute"
+)
 
 // PackedB is the right operand op(B) of C = alpha·op(A)·op(B) + beta·C packed once, for many
 // products with the same B: the weight matrix of a recurrent layer, multiplied step after
 // step by a few rows of state. SgemmPacked then packs only A, and its result is bit-identical
 // to the native Sgemm's with the same operands, whatever the number of threads.
 //
-// The packing is the native kernel's, so SgemmPacked runs unroll's own kernel also in the
-// openblas build, on processors with AVX2 and FMA: on the few-row products it serves it is
-// about as fast as OpenBLAS on one core, and it runs on unroll's threads rather than
-// OpenBLAS's, which spin between calls and take the cores from the rest of a step. Elsewhere
-// the openblas build keeps the operand as it is and SgemmPacked calls OpenBLAS.
+// The packing is that of the native kernel in use when Pack runs (see Impl), and p records
+// which. If the instruction set changes afterwards (compute.SetISA, in tests and benchmarks),
+// the packing no longer fits the kernel in use: SgemmPacked then computes the product from
+// the unpacked B, as Sgemm does, with the same bits and without changing p, until Pack is
+// called again.
 //
-// Pack again whenever B changes, and leave B unchanged until then (the openblas build reads
+// The packing is the native kernel's also in the openblas build, on processors with AVX2 and
+// FMA: on the few-row products it serves it is about as fast as OpenBLAS on one core, and it
+// runs on unroll's threads rather than OpenBLAS's, which spin between calls and take the
+// cores from the rest of a step. Where only the portable kernel runs, the openblas build
+// keeps the operand as it is and SgemmPacked calls OpenBLAS.
+//
+// Pack again whenever B changes, and leave B unchanged until then (SgemmPacked may read
 // it). A PackedB may serve any number of SgemmPacked calls at once; Pack must not run
 // concurrently with them.
 type PackedB struct {
@@ -21,8 +31,9 @@ type PackedB struct {
 	k, n   int
 	b      []float32
 	ldb    int
-	kc     int       // the inner blocking Sgemm would choose for k
-	data   []float32 // the native packing (see packedB)
+	kern   *kernel[float32] // the kernel the packing is for; nil when B is not packed
+	kc     int              // the inner blocking Sgemm would choose for k with kern
+	data   []float32        // the native packing (see packNative)
 }
 
 // K is the number of rows of op(B), k x n, as packed.
@@ -43,8 +54,9 @@ func (p *PackedB) Pack(transB bool, k, n int, b []float32, ldb int) {
 	}
 	checkMatrix("PackedB.Pack", "b", rows, cols, len(b), ldb, k > 0 && n > 0)
 	p.transB, p.k, p.n, p.b, p.ldb = transB, k, n, b, ldb
-	if !packedByOpenBLAS() {
-		packNative(p)
+	p.kern = nil
+	if kern := kernel32(); !packedByOpenBLAS(kern) {
+		packNative(p, kern)
 	}
 }
 
@@ -68,9 +80,13 @@ func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, p *Pac
 	if m == 0 || p.n == 0 {
 		return
 	}
-	if packedByOpenBLAS() {
+	switch kern := kernel32(); {
+	case packedByOpenBLAS(kern):
 		sgemm(transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc)
-		return
+	case kern != p.kern:
+		// Packed for another instruction set: the same product from B itself.
+		gemm(kern, compute.Threads(), transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc)
+	default:
+		sgemmPackedNative(transA, m, alpha, a, lda, p, beta, c, ldc)
 	}
-	sgemmPackedNative(transA, m, alpha, a, lda, p, beta, c, ldc)
 }

@@ -2,11 +2,11 @@ package gemm
 
 import "github.com/unroll-ml/unroll/internal/compute"
 
-// packNative packs p.b for the native kernel: for each block q of the kc-blocking of k (the one a
+// packNative packs p.b for kern: for each block q of the kc-blocking of k (the one a
 // job chooses, see newJob), all ceil(n/nr) panels of op(B) rows q·kc.., as packB lays them
 // out, one after the other; block q starts at q·kc·roundUp(n, nr).
-func packNative(p *PackedB) {
-	kern := nativeKernel32
+func packNative(p *PackedB, kern *kernel[float32]) {
+	p.kern = kern
 	if p.k == 0 || p.n == 0 {
 		p.data = p.data[:0]
 		return
@@ -24,8 +24,9 @@ func packNative(p *PackedB) {
 	}
 }
 
+// sgemmPackedNative computes the product with the kernel p was packed for.
 func sgemmPackedNative(transA bool, m int, alpha float32, a []float32, lda int, p *PackedB, beta float32, c []float32, ldc int) {
-	kern := nativeKernel32
+	kern := p.kern
 	if p.k == 0 || alpha == 0 {
 		scaleC(m, p.n, beta, c, ldc)
 		return
@@ -69,9 +70,8 @@ func (pj *packedJob) runPart(part int) {
 		bp := block[j0*kb : (j0+roundUp(nb, nr))*kb]
 		for ic := i0; ic < i1; ic += mc {
 			mb := min(mc, i1-ic)
-			ap := ws.a[:roundUp(mb, mr)*kb]
-			packA(kern, ap, j.a, j.lda, j.transA, ic, mb, pc, kb)
-			j.macro(&ws, ap, bp, ic, mb, j0, nb, kb, beta)
+			ap, direct := j.blockA(&ws, ic, mb, pc, kb)
+			j.macro(&ws, ap, direct, bp, ic, mb, j0, nb, pc, kb, beta)
 		}
 	}
 }

@@ -2,6 +2,6 @@
 
 package gemm
 
-// packedByOpenBLAS reports whether SgemmPacked calls OpenBLAS: only on processors without the
-// AVX2 kernel, since the portable one is much slower than OpenBLAS.
-func packedByOpenBLAS() bool { return nativeKernel32 == &genericKernel32 }
+// packedByOpenBLAS reports whether SgemmPacked calls OpenBLAS when kern is in use: only with
+// the portable kernel, which is much slower than OpenBLAS.
+func packedByOpenBLAS(kern *kernel[float32]) bool { return kern == &genericKernel32 }

@@ -10,8 +10,21 @@ import (
 
 // SgemmPacked gives the same bits as the native Sgemm, for both transposes, edges that cut the
 // tiles, several blocks of k, any beta and any number of threads, and one packing serves many
-// calls.
+// calls; on each instruction set.
 func TestSgemmPackedMatchesSgemm(t *testing.T) {
+	for _, isa := range compute.Each() {
+		t.Run(isa.String(), func(t *testing.T) {
+			prev, err := compute.SetISA(isa)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer compute.SetISA(prev)
+			packedMatchesSgemm(t)
+		})
+	}
+}
+
+func packedMatchesSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 2))
 	defer compute.SetThreads(compute.SetThreads(0))
 	var p PackedB // reused from case to case
@@ -30,10 +43,10 @@ func TestSgemmPackedMatchesSgemm(t *testing.T) {
 		for _, threads := range []int{1, 2, 3} {
 			compute.SetThreads(threads)
 			want, got := to32(o.c), to32(o.c)
-			if packedByOpenBLAS() {
+			if packedByOpenBLAS(kernel32()) {
 				sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
 			} else if tc.m > 0 && tc.n > 0 {
-				gemm(nativeKernel32, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
+				gemm(kernel32(), threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
 			}
 			for rep := 0; rep < 2; rep++ {
 				copy(got, to32(o.c))
@@ -43,6 +56,39 @@ func TestSgemmPackedMatchesSgemm(t *testing.T) {
 						t.Fatalf("%v threads=%d: element %d is %v, Sgemm gives %v", tc, threads, i, got[i], want[i])
 					}
 				}
+			}
+		}
+	}
+}
+
+// A packing made for one instruction set still gives the right bits, those of the native
+// Sgemm with the kernel in use, after the instruction set changes: SgemmPacked then works from
+// B itself, and Pack makes a packing for the new kernel.
+func TestSgemmPackedAfterISAChange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 7))
+	defer compute.SetISA(compute.Current())
+	tc := gemmCase{m: 13, n: 70, k: 500, transB: true, alpha: 0.5, beta: 1}
+	o := makeOperands(tc, rng)
+	a, b := to32(o.a), to32(o.b)
+	for _, from := range compute.Each() {
+		for _, to := range compute.Each() {
+			compute.SetISA(from)
+			var p PackedB
+			p.Pack(tc.transB, tc.k, tc.n, b, o.ldb)
+			compute.SetISA(to)
+			want, got := to32(o.c), to32(o.c)
+			if kern := kernel32(); packedByOpenBLAS(kern) {
+				sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
+			} else {
+				gemm(kern, compute.Threads(), tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, o.lda, b, o.ldb, float32(tc.beta), want, o.ldc)
+			}
+			for rep := 0; rep < 2; rep++ {
+				copy(got, to32(o.c))
+				SgemmPacked(tc.transA, tc.m, float32(tc.alpha), a, o.lda, &p, float32(tc.beta), got, o.ldc)
+				if i, ok := bitsEqual32(got, want); !ok {
+					t.Fatalf("packed for %v, run on %v (pass %d): element %d is %v, the native Sgemm gives %v", from, to, rep, i, got[i], want[i])
+				}
+				p.Pack(tc.transB, tc.k, tc.n, b, o.ldb) // the second pass uses a fresh packing
 			}
 		}
 	}
