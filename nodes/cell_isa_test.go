@@ -15,15 +15,21 @@ import (
 	"github.com/unroll-ml/unroll/solvers"
 )
 
+// cellSize is the size of the cell steps of cellGradientBits.
+type cellSize struct{ batch, in, hidden, steps int }
+
+// cellSmall has 13 units: AVX2 does 12 columns, Go the rest; AVX-512 masks the last 5.
+var cellSmall = cellSize{3, 5, 13, 3}
+
 // cellGradientBits trains nothing: it returns the loss and every gradient of a few float32
 // steps of an LSTM or GRU cell, as bits, computed with the kernels of instruction set isa.
-func cellGradientBits(t *testing.T, lstm bool, isa compute.ISA) []uint32 {
+func cellGradientBits(t *testing.T, lstm bool, isa compute.ISA, size cellSize) []uint32 {
 	prev, err := compute.SetISA(isa)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer compute.SetISA(prev)
-	const batch, in, hidden, steps = 3, 5, 13, 3 // 13: the assembly does 12 columns (or 8), Go the rest
+	batch, in, hidden, steps := size.batch, size.in, size.hidden, size.steps
 	ps := graph.NewParams(graph.Seed(3))
 	var cell nodes.Cell
 	if lstm {
@@ -90,23 +96,67 @@ func cellGradientBits(t *testing.T, lstm bool, isa compute.ISA) []uint32 {
 	return bits
 }
 
+// sameBits compares two results of cellGradientBits: bit for bit when exact, else within a
+// relative 1e-4 of the largest value (the portable matrix multiply rounds each product, the
+// vector ones fuse multiply and add, so generic may differ from them in the last bits).
+func sameBits(t *testing.T, what string, got, ref []uint32, exact bool) {
+	t.Helper()
+	scale := 0.0
+	for _, b := range ref {
+		scale = math.Max(scale, math.Abs(float64(math.Float32frombits(b))))
+	}
+	for i := range ref {
+		g, r := math.Float32frombits(got[i]), math.Float32frombits(ref[i])
+		if exact && got[i] != ref[i] || !exact && math.Abs(float64(g-r)) > 1e-4*scale {
+			t.Fatalf("%s: value %d: %v, reference %v", what, i, g, r)
+		}
+	}
+}
+
 // The vector kernels of the LSTM and GRU steps (the nonlinearities forward, the gradient loops
-// backward) give the same bits as the portable Go loops, on every instruction set the machine
-// has.
+// backward, and the matrix multiplies) give the same bits on every vector instruction set the
+// machine has, and agree with the portable Go path to float32 rounding. (The bit-for-bit checks
+// of each kernel against its Go loop are in nodes/internal/ops.)
 func TestCellKernelsMatchGo(t *testing.T) {
 	isas := compute.Each()
 	if len(isas) == 1 {
 		t.Skip("the machine runs the portable kernels only")
 	}
 	for _, lstm := range []bool{true, false} {
-		ref := cellGradientBits(t, lstm, compute.Generic)
-		for _, isa := range isas[1:] {
-			got := cellGradientBits(t, lstm, isa)
-			for i := range ref {
-				if got[i] != ref[i] {
-					t.Fatalf("lstm %v, %v: value %d: %v, generic %v", lstm, isa, i, math.Float32frombits(got[i]), math.Float32frombits(ref[i]))
-				}
-			}
+		generic := cellGradientBits(t, lstm, compute.Generic, cellSmall)
+		ref := cellGradientBits(t, lstm, isas[1], cellSmall)
+		sameBits(t, fmt.Sprintf("lstm %v, %v against generic", lstm, isas[1]), ref, generic, false)
+		for _, isa := range isas[2:] {
+			got := cellGradientBits(t, lstm, isa, cellSmall)
+			sameBits(t, fmt.Sprintf("lstm %v, %v against %v", lstm, isa, isas[1]), got, ref, true)
 		}
+	}
+}
+
+// The LSTM and GRU steps give the same bits on one thread and on two, on every instruction
+// set the machine has, at a size where the rows of a step are shared among the threads (batch
+// 32, 256 units); every vector path gives the same bits as the first.
+func TestCellKernelsSameOnAnyThreadCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few steps of a 256-unit cell")
+	}
+	size := cellSize{32, 24, 256, 2}
+	for _, lstm := range []bool{true, false} {
+		prev := compute.SetThreads(1)
+		var vecRef []uint32
+		for _, isa := range compute.Each() {
+			compute.SetThreads(1)
+			ref := cellGradientBits(t, lstm, isa, size)
+			if isa != compute.Generic {
+				if vecRef == nil {
+					vecRef = ref
+				}
+				sameBits(t, fmt.Sprintf("lstm %v, %v against the first vector path", lstm, isa), ref, vecRef, true)
+			}
+			compute.SetThreads(2)
+			got := cellGradientBits(t, lstm, isa, size)
+			sameBits(t, fmt.Sprintf("lstm %v, %v, 2 threads against 1", lstm, isa), got, ref, true)
+		}
+		compute.SetThreads(prev)
 	}
 }

@@ -34,11 +34,17 @@ func randDense32(r *rand.Rand, shape ...int) *tensor.Dense {
 	for _, d := range shape {
 		n *= d
 	}
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(2*r.Float64() - 1)
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, n)))
+	fillRand32(r, t)
+	return t
+}
+
+// fillRand32 draws every value of a float32 tensor anew, uniform in [-1, 1).
+func fillRand32(r *rand.Rand, t *tensor.Dense) {
+	d := t.Data().([]float32)
+	for i := range d {
+		d[i] = float32(2*r.Float64() - 1)
 	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
 }
 
 // BenchmarkConvGraph times a training-style run of a graph holding one Conv2D layer: forward,
@@ -97,8 +103,8 @@ func BenchmarkConvGraph(b *testing.B) {
 // BenchmarkW4 is workload W4 (bench/WORKLOADS.md): one convolution, input 64x32x14x14, kernel
 // 64x32x3x3, padding 1, stride 1, no bias, forward and the gradients with respect to the input
 // and the kernel for a given output gradient (PyTorch's autograd.grad(y, (x, w), dy)), through
-// graph.Program in float32. It reports the median time of a run in ms after 3 warm-up runs,
-// as bench/torch_reference.py does.
+// graph.Program in float32, each run on a new input and output gradient. It reports the
+// median time of a run in ms after 3 warm-up runs, as bench/torch_reference.py does.
 func BenchmarkW4(b *testing.B) {
 	ps := graph.NewParams(graph.Seed(1))
 	conv, err := nodes.NewConv2D(ps, "conv", 32, 64, 3, nodes.Padding(1), nodes.NoBias())
@@ -124,7 +130,12 @@ func BenchmarkW4(b *testing.B) {
 	defer prog.Close()
 	r := rand.New(rand.NewPCG(3, 4))
 	feeds := graph.Feeds{"x": randDense32(r, 64, 32, 14, 14), "dy": randDense32(r, y.Shape()...)}
+	next := func() { // a new input and output gradient for every run, as a training step has
+		fillRand32(r, feeds["x"])
+		fillRand32(r, feeds["dy"])
+	}
 	for range 3 {
+		next()
 		if _, err := prog.Run(feeds); err != nil {
 			b.Fatal(err)
 		}
@@ -134,6 +145,9 @@ func BenchmarkW4(b *testing.B) {
 	b.ResetTimer()
 	times := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		next()
+		b.StartTimer()
 		t := time.Now()
 		if _, err := prog.Run(feeds); err != nil {
 			b.Fatal(err)

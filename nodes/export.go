@@ -131,13 +131,21 @@ func weightAndBias(name string, bias bool) []string {
 	return []string{name + ".weight"}
 }
 
-// ExportONNX writes the layer as one Gemm node, y = x Wᵀ + b (transB = 1).
+// ExportONNX writes the layer as one Gemm node, y = x Wᵀ + b (transB = 1). An input of three
+// axes (B, T, in), a sequence whose every step the layer reads (a recurrent model's head), is
+// written as a MatMul with Wᵀ and an Add of b, giving (B, T, out).
 func (d *Dense) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
-	if err := checkONNXInput(d.name, x, 2); err != nil {
+	if err := checkONNXInput(d.name, x, 0); err != nil {
 		return ONNXValue{}, err
 	}
-	if x.Shape[1] != d.in {
-		return ONNXValue{}, fmt.Errorf("%s: expects %d input features, input has %d", d.name, d.in, x.Shape[1])
+	if r := len(x.Shape); r != 2 && r != 3 {
+		return ONNXValue{}, fmt.Errorf("%s: onnx input %s must be (batch, %d) or (batch, steps, %d), has shape %v", d.name, x.Name, d.in, d.in, x.Shape)
+	}
+	if in := x.Shape[len(x.Shape)-1]; in != d.in {
+		return ONNXValue{}, fmt.Errorf("%s: expects %d input features, input has %d", d.name, d.in, in)
+	}
+	if len(x.Shape) == 3 {
+		return d.exportDenseSteps(g, x)
 	}
 	y, err := onnxLayer(g, d.name, "Gemm", x.Name, weightAndBias(d.name, d.bias), ONNXAttr{"transB", 1})
 	return onnxResult(y, []int{x.Shape[0], d.out}, err)
@@ -370,4 +378,23 @@ func exportReshape(g ONNXGraph, x ONNXValue, to2, to3 []int) (ONNXValue, error) 
 		err = fmt.Errorf("reshape: %w", err)
 	}
 	return onnxResult(y, out, err)
+}
+
+// ExportONNX writes the model's layers in order, each reading the previous one's output; a
+// layer without an export rule is an error naming it.
+func (s *Sequential) ExportONNX(g ONNXGraph, x ONNXValue) (ONNXValue, error) {
+	if s.err != nil {
+		return ONNXValue{}, s.err
+	}
+	for i, l := range s.layers {
+		ex, ok := l.(Exporter)
+		if !ok {
+			return ONNXValue{}, fmt.Errorf("%s: layer %d (%T) has no ONNX export rule (a custom layer exports by implementing nodes.Exporter)", s.label(), i, l)
+		}
+		var err error
+		if x, err = ex.ExportONNX(g, x); err != nil {
+			return ONNXValue{}, fmt.Errorf("%s: %w", s.label(), err)
+		}
+	}
+	return x, nil
 }

@@ -23,7 +23,8 @@ type ONNXRecurrent struct {
 }
 
 // ExportRecurrentONNX writes L stacked recurrent layers unrolled over the time axis of x
-// (B, T, In) as L ONNX LSTM, GRU or RNN nodes, one per layer. cells[l] holds layer l's cell
+// (B, T, In) as L ONNX LSTM, GRU or RNN nodes, one per layer; T may be ONNXSteps, a time axis
+// of any length. cells[l] holds layer l's cell
 // and, for a bidirectional layer, its backward cell (models/rnn's Recurrent.Cells in rows of
 // Directions); layer l+1 reads layer l's outputs. h0 and c0 are the initial states, (L·D, B, H)
 // as PyTorch orders them, or ONNXValues without a name for zero states (c0 is for LSTM only).

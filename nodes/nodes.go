@@ -19,6 +19,15 @@
 //     steps (package models/rnn) calls Step T times, which is how the graph for
 //     backpropagation through time is drawn.
 //
+// A Sequential is layers applied in order, with a name and the shape of one example: the way
+// to write a custom CNN or MLP (models/cnn's Classifier trains one on images). Custom layers
+// plug in; a model written as Go code over layers implements Model instead.
+//
+// Export to ONNX: a layer says how it is written as ONNX operators by implementing Exporter
+// (export.go; recurrent layers through ExportRecurrentONNX), a whole model, its inputs and
+// outputs, by implementing ModelExporter (export_model.go; Sequential does). Package onnx
+// writes the file.
+//
 // Layouts: images are NCHW, (B, C, H, W); sequences are batch-major (B, T) ids or (B, T, D)
 // values at the data level, and an unrolled graph takes one (B, D) node per step.
 package nodes

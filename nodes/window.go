@@ -61,10 +61,11 @@ func Padding(p ...int) WindowOption {
 	return func(c *windowConfig) { c.padding = append([]int(nil), p...) }
 }
 
-// SamePadding pads so that the output size is ceil(input size / stride): the input size when
-// the stride is 1 (PyTorch's padding="same"). The total padding along an axis is
-// max((out-1)·stride + dilation·(kernel-1) + 1 - in, 0); when it is odd, the extra element
-// goes after (bottom, right), as in TensorFlow.
+// SamePadding pads so that the output size is ceil(input size / stride): TensorFlow's padding
+// "SAME". The total padding along an axis is max((out-1)·stride + dilation·(kernel-1) + 1 - in,
+// 0); when it is odd, the extra element goes after (bottom, right). With stride 1 the output
+// has the input's size and this is also PyTorch's padding="same"; PyTorch refuses "same" for
+// a stride above 1, so with stride 2 or more only TensorFlow's definition applies.
 func SamePadding() WindowOption {
 	return func(c *windowConfig) { c.same = true }
 }

@@ -52,11 +52,7 @@ func (op activationOp) WriteHash(h hash.Hash) {
 func (op activationOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op activationOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -139,14 +135,10 @@ func sigmoid(v float64) float64 {
 func (op activationOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op activationOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%v: expected 1 input, got %d", op, len(in))
-	}
-	dx, err := Apply(activationGradOp{fwd: op}, gradName(out, "x"), in[0], out, grad)
-	if err != nil {
+	if err := checkArity(op, in, 1); err != nil {
 		return nil, err
 	}
-	return gorgonia.Nodes{dx}, nil
+	return applyGrads(out, gradOf{activationGradOp{fwd: op}, "x", gorgonia.Nodes{in[0], out, grad}})
 }
 
 // activationGradOp is the gradient of an activation: inputs x, y = f(x) and dy; output
@@ -170,11 +162,7 @@ func (op activationGradOp) WriteHash(h hash.Hash) {
 func (op activationGradOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op activationGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op activationGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -244,28 +232,6 @@ func activationGradPart[T Float](op activationOp, x, y, dy, dx []T) {
 		for i, v := range y {
 			dx[i] = dy[i] * v * (1 - v)
 		}
-	}
-}
-
-// relu32 sets y = x where x > 0 and 0 elsewhere (NaN included) without a branch (see
-// reluGrad32).
-func relu32(x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		u := math.Float32bits(v)
-		m := uint32((int64(u-1) - 0x7f800000) >> 63)
-		y[i] = math.Float32frombits(u & m)
-	}
-}
-
-// reluGrad32 sets dx = dy where x > 0 and 0 elsewhere (NaN included) without a branch: x > 0
-// exactly when the bits u of x satisfy 1 <= u <= bits(+Inf), and the mask is all ones then.
-func reluGrad32(x, dy, dx []float32) {
-	dy, dx = dy[:len(x)], dx[:len(x)]
-	for i, v := range x {
-		u := math.Float32bits(v)
-		m := uint32((int64(u-1) - 0x7f800000) >> 63)
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & m)
 	}
 }
 

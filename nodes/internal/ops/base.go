@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	"math"
 	"slices"
 	"unsafe"
 
@@ -296,9 +295,6 @@ func parentsOf(n *gorgonia.Node) []*gorgonia.Node {
 	return out
 }
 
-// isFinite reports whether v is neither NaN nor infinite.
-func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
 // sum8 is the sum of v in eight interleaved partial sums, added as ((s0+s1)+(s2+s3)) +
 // ((s4+s5)+(s6+s7)), then the tail of fewer than eight elements in order: a fixed pattern, so
 // a sum does not depend on the number of threads.
@@ -321,4 +317,45 @@ func sum8[T Float](v []T) T {
 		s += x
 	}
 	return s
+}
+
+// sameShape is the InferShape of an op whose output has the shape of its first input.
+func sameShape(op fmt.Stringer, in []gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+// gradOf is one gradient a SymDiff adds: op applied to args, named after the input wrt.
+type gradOf struct {
+	op   gorgonia.Op
+	wrt  string
+	args gorgonia.Nodes
+}
+
+// applyGrads adds the gradients gs of out's op to the graph, in order (a nil op leaves its
+// input without a gradient).
+func applyGrads(out *gorgonia.Node, gs ...gradOf) (gorgonia.Nodes, error) {
+	res := make(gorgonia.Nodes, len(gs))
+	for i, g := range gs {
+		if g.op == nil {
+			continue
+		}
+		n, err := Apply(g.op, gradName(out, g.wrt), g.args...)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = n
+	}
+	return res, nil
+}
+
+// checkArity is a SymDiff's check that it got the n inputs of its op.
+func checkArity(op fmt.Stringer, in gorgonia.Nodes, n int) error {
+	if len(in) != n {
+		return fmt.Errorf("%v: expected %d inputs, got %d", op, n, len(in))
+	}
+	return nil
 }

@@ -150,15 +150,12 @@ func bnChannel[T Float](op batchNormOp, x, rm, rv []T, n, c, inner, ch int) (flo
 func (op batchNormOp) DiffWRT(int) []bool { return []bool{true, true, true, false, false} }
 
 func (op batchNormOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 5 {
-		return nil, fmt.Errorf("%v: expected 5 inputs, got %d", op, len(in))
-	}
-	x, gamma, rm, rv := in[0], in[1], in[3], in[4]
-	dx, err := Apply(batchNormGradOp{fwd: op, wrtGamma: false}, gradName(out, "x"), x, gamma, rm, rv, grad)
-	if err != nil {
+	if err := checkArity(op, in, 5); err != nil {
 		return nil, err
 	}
-	dg, err := Apply(batchNormGradOp{fwd: op, wrtGamma: true}, gradName(out, "weight"), x, gamma, rm, rv, grad)
+	args := gorgonia.Nodes{in[0], in[1], in[3], in[4], grad} // x, γ, running mean and variance, dy
+	grads, err := applyGrads(out, gradOf{batchNormGradOp{fwd: op, wrtGamma: false}, "x", args},
+		gradOf{batchNormGradOp{fwd: op, wrtGamma: true}, "weight", args})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +163,7 @@ func (op batchNormOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorg
 	if err != nil {
 		return nil, err
 	}
-	return gorgonia.Nodes{dx, dg, db, nil, nil}, nil
+	return gorgonia.Nodes{grads[0], grads[1], db, nil, nil}, nil
 }
 
 // batchNormGradOp is the gradient of a batch normalisation with respect to x, or to γ when

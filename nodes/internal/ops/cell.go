@@ -459,6 +459,18 @@ func cellForward[T Float](op *cellStepOp, out []T, in [][]T, res []T) {
 // biasRow sets dst to the sum of the biases src1 + src2 (src2 may be nil) and the input part
 // xin (nil for a zero one-hot row).
 func biasRow[T Float](dst, src1, src2, xin []T) {
+	if is32[T]() {
+		d := f32s(dst)
+		if src2 != nil {
+			add32(d, f32s(src1), f32s(src2))
+		} else {
+			copy(d, f32s(src1))
+		}
+		if len(xin) > 0 {
+			add32(d[:len(xin)], d[:len(xin)], f32s(xin))
+		}
+		return
+	}
 	if src2 != nil {
 		for j := range dst {
 			dst[j] = src1[j] + src2[j]
@@ -498,6 +510,13 @@ func lstmRows[T Float](H int, res, c, out []T, lo, hi, B int) {
 		cellSigmoids(og)          // o
 		hn, cn := out[b*2*H:b*2*H+H], out[b*2*H+H:(b+1)*2*H]
 		cp, tc := c[b*H:b*H+H], tanhC[b*H:b*H+H]
+		if is32[T]() { // the same sums in vector loops where the processor allows
+			mulAdd32(f32s(cn), f32s(fg), f32s(cp), f32s(ig), f32s(gg))
+			copy(tc, cn)
+			cellTanhs(tc)
+			mul32(f32s(hn), f32s(og), f32s(tc))
+			continue
+		}
 		for j := range cn {
 			cn[j] = fg[j]*cp[j] + ig[j]*gg[j] // c' = f ⊙ c + i ⊙ g
 		}
@@ -517,11 +536,17 @@ func gruRows[T Float](H int, res, h, out []T, lo, hi int) {
 		row := res[b*R : (b+1)*R]
 		rg, zg, hg, ng := row[:H], row[H:2*H], row[2*H:3*H], row[3*H:]
 		cellSigmoids(row[:2*H]) // r, z
+		hn, hp := out[b*H:(b+1)*H], h[b*H:(b+1)*H]
+		if is32[T]() { // the same sums in vector loops where the processor allows
+			addMul32(f32s(ng), f32s(ng), f32s(rg), f32s(hg))
+			cellTanhs(ng)
+			lerp32(f32s(hn), f32s(ng), f32s(zg), f32s(hp))
+			continue
+		}
 		for j := range ng {
 			ng[j] += rg[j] * hg[j]
 		}
 		cellTanhs(ng) // n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
-		hn, hp := out[b*H:(b+1)*H], h[b*H:(b+1)*H]
 		for j := range hn {
 			hn[j] = ng[j] + zg[j]*(hp[j]-ng[j]) // h' = (1 - z) ⊙ n + z ⊙ h
 		}

@@ -292,10 +292,10 @@ func lstmBackRows[T Float](H, B int, gates, c, gout, dgi, dc []T, lo, hi int) {
 			i, f, g, o := float64(ig[j]), float64(fg[j]), float64(gg[j]), float64(og[j])
 			tc := float64(tcs[j])
 			dho := float64(dhn[j])
-			dct := float64(dcn[j]) + dho*o*(1-tc*tc) // ∂/∂c' through c' and h'
+			dct := float64(dcn[j]) + float64(dho*o*oneMinusSquare(tc)) // ∂/∂c' through c' and h'
 			dg[j] = T(dct * g * i * (1 - i))
 			dg[H+j] = T(dct * float64(cp[j]) * f * (1 - f))
-			dg[2*H+j] = T(dct * i * (1 - g*g))
+			dg[2*H+j] = T(dct * i * oneMinusSquare(g))
 			dg[3*H+j] = T(dho * tc * o * (1 - o))
 			dcp[j] = T(dct * f)
 		}
@@ -322,7 +322,7 @@ func gruBackRows[T Float](H int, gates, h, gout, dgi, dgh, dh []T, lo, hi int) {
 		for j := done; j < H; j++ {
 			r, z, n, hnv := float64(rg[j]), float64(zg[j]), float64(ng[j]), float64(hg[j])
 			dho := float64(grow[j])
-			dn := dho * (1 - z) * (1 - n*n) // gradient of n's pre-activation
+			dn := dho * (1 - z) * oneMinusSquare(n) // gradient of n's pre-activation
 			dz := dho * (float64(hp[j]) - n) * z * (1 - z)
 			dr := dn * hnv * r * (1 - r)
 			dgib[j], dgib[H+j], dgib[2*H+j] = T(dr), T(dz), T(dn)
@@ -331,6 +331,10 @@ func gruBackRows[T Float](H int, gates, h, gout, dgi, dgh, dh []T, lo, hi int) {
 		}
 	}
 }
+
+// oneMinusSquare is 1 - v², the product rounded before the subtraction (the conversion keeps
+// the compiler from fusing them, as the assembly does not), as in the backward loops above.
+func oneMinusSquare(v float64) float64 { return 1 - float64(v*v) }
 
 // cellInputGradOp computes the gradient of a step's input, dx = dG_i W_ih (B, In), from the
 // step's backward output (which holds dG_i) and W_ih (G·H, In). It is a node of its own so

@@ -1,7 +1,7 @@
-// The AVX2 versions of sigmoid32 and tanh32 (cell_math.go), eight values at a time, and of
-// the LSTM and GRU backward loops (cellBackward), four values at a time in float64: the same
-// operations in the same order (no fused multiply-add), so that they give the same bits as
-// the Go code.
+// The AVX2 versions of sigmoid32 and tanh32 (cell_math.go), eight values at a time, of the
+// LSTM and GRU backward loops (cellBackward), four values at a time in float64, and of the
+// maximum and exponentials of a softmax row (softmaxRow32): the same operations in the same
+// order (no fused multiply-add), so that they give the same bits as the Go code.
 
 //go:build amd64 && !purego
 
@@ -233,6 +233,38 @@ DATA cellm_bias<>+24(SB)/4, $0x0000007f
 DATA cellm_bias<>+28(SB)/4, $0x0000007f
 GLOBL cellm_bias<>(SB), RODATA|NOPTR, $32
 
+// CELLEXP8 sets Y3 to exp32(X) (X is left alone); it uses Y1, Y2, Y4, Y5 and Y6.
+#define CELLEXP8(X) \
+	VMULPS cellm_log2e<>(SB), X, Y1 \
+	VADDPS cellm_magic<>(SB), Y1, Y1 \
+	VSUBPS cellm_magic<>(SB), Y1, Y1 \
+	VMULPS cellm_c1<>(SB), Y1, Y2 \
+	VSUBPS Y2, X, Y2 \
+	VMULPS cellm_c2<>(SB), Y1, Y4 \
+	VSUBPS Y4, Y2, Y2 \
+	VMULPS cellm_p0<>(SB), Y2, Y4 \
+	VADDPS cellm_p1<>(SB), Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VADDPS cellm_p2<>(SB), Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VADDPS cellm_p3<>(SB), Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VADDPS cellm_p4<>(SB), Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VADDPS cellm_p5<>(SB), Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VMULPS Y2, Y4, Y4 \
+	VADDPS Y2, Y4, Y4 \
+	VADDPS cellm_one<>(SB), Y4, Y4 \
+	VCVTTPS2DQ Y1, Y5 \
+	VPADDD cellm_bias<>(SB), Y5, Y5 \
+	VPSLLD $23, Y5, Y5 \
+	VMULPS Y5, Y4, Y3 \
+	VCMPPS $0x1e, cellm_hi<>(SB), X, Y6 \
+	VBLENDVPS Y6, cellm_inf<>(SB), Y3, Y3 \
+	VCMPPS $0x11, cellm_lo<>(SB), X, Y6 \
+	VANDNPS Y3, Y6, Y3
+
 // func sigmoids32AVX2(p *float32, n int) replaces p[i] by sigmoid32(p[i]) for i < n&^7.
 TEXT ·sigmoids32AVX2(SB), NOSPLIT, $0-16
 	MOVQ p+0(FP), DI
@@ -242,35 +274,7 @@ TEXT ·sigmoids32AVX2(SB), NOSPLIT, $0-16
 loop:
 	VMOVUPS (DI), Y0
 	VXORPS cellm_sign<>(SB), Y0, Y7
-	VMULPS cellm_log2e<>(SB), Y7, Y1
-	VADDPS cellm_magic<>(SB), Y1, Y1
-	VSUBPS cellm_magic<>(SB), Y1, Y1
-	VMULPS cellm_c1<>(SB), Y1, Y2
-	VSUBPS Y2, Y7, Y2
-	VMULPS cellm_c2<>(SB), Y1, Y4
-	VSUBPS Y4, Y2, Y2
-	VMULPS cellm_p0<>(SB), Y2, Y4
-	VADDPS cellm_p1<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p2<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p3<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p4<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p5<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS Y2, Y4, Y4
-	VADDPS cellm_one<>(SB), Y4, Y4
-	VCVTTPS2DQ Y1, Y5
-	VPADDD cellm_bias<>(SB), Y5, Y5
-	VPSLLD $23, Y5, Y5
-	VMULPS Y5, Y4, Y3
-	VCMPPS $0x1e, cellm_hi<>(SB), Y7, Y6
-	VBLENDVPS Y6, cellm_inf<>(SB), Y3, Y3
-	VCMPPS $0x11, cellm_lo<>(SB), Y7, Y6
-	VANDNPS Y3, Y6, Y3
+	CELLEXP8(Y7)
 	VADDPS cellm_one<>(SB), Y3, Y3
 	VMOVUPS cellm_one<>(SB), Y7
 	VDIVPS Y3, Y7, Y0
@@ -304,35 +308,7 @@ loop:
 	VMULPS Y0, Y9, Y9
 	VADDPS Y0, Y9, Y9
 	VADDPS Y8, Y8, Y11
-	VMULPS cellm_log2e<>(SB), Y11, Y1
-	VADDPS cellm_magic<>(SB), Y1, Y1
-	VSUBPS cellm_magic<>(SB), Y1, Y1
-	VMULPS cellm_c1<>(SB), Y1, Y2
-	VSUBPS Y2, Y11, Y2
-	VMULPS cellm_c2<>(SB), Y1, Y4
-	VSUBPS Y4, Y2, Y2
-	VMULPS cellm_p0<>(SB), Y2, Y4
-	VADDPS cellm_p1<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p2<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p3<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p4<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS cellm_p5<>(SB), Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VMULPS Y2, Y4, Y4
-	VADDPS Y2, Y4, Y4
-	VADDPS cellm_one<>(SB), Y4, Y4
-	VCVTTPS2DQ Y1, Y5
-	VPADDD cellm_bias<>(SB), Y5, Y5
-	VPSLLD $23, Y5, Y5
-	VMULPS Y5, Y4, Y3
-	VCMPPS $0x1e, cellm_hi<>(SB), Y11, Y6
-	VBLENDVPS Y6, cellm_inf<>(SB), Y3, Y3
-	VCMPPS $0x11, cellm_lo<>(SB), Y11, Y6
-	VANDNPS Y3, Y6, Y3
+	CELLEXP8(Y11)
 	VADDPS cellm_one<>(SB), Y3, Y3
 	VMOVUPS cellm_two<>(SB), Y12
 	VDIVPS Y3, Y12, Y3
@@ -494,3 +470,80 @@ grudone:
 	VZEROUPPER
 	RET
 
+DATA cellm_ninf<>+0(SB)/4, $0xff800000
+GLOBL cellm_ninf<>(SB), RODATA|NOPTR, $4
+
+// func softmaxRow32AVX2(z, p *float32, n int) (m, s float32) computes softmaxRow32 of the row
+// z of n values, a multiple of 16, into p: the partial maxima and sums of the 16 lanes live in
+// Y8 (lanes 0-7) and Y9 (lanes 8-15) and are folded as foldMax16 and foldSum16 fold them.
+TEXT ·softmaxRow32AVX2(SB), NOSPLIT, $0-32
+	MOVQ z+0(FP), SI
+	MOVQ p+8(FP), DI
+	MOVQ n+16(FP), DX
+	SHRQ $4, DX
+	JZ rowdone
+	MOVQ SI, R8
+	MOVQ DI, R9
+	MOVQ DX, CX
+	VBROADCASTSS cellm_ninf<>(SB), Y8
+	VMOVUPS Y8, Y9
+maxloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMAXPS Y8, Y0, Y8
+	VMAXPS Y9, Y1, Y9
+	ADDQ $64, SI
+	DECQ CX
+	JNZ maxloop
+	VMAXPS Y8, Y9, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VMAXPS X8, X1, X8
+	VMOVHLPS X8, X8, X1
+	VMAXPS X8, X1, X8
+	VMOVSHDUP X8, X1
+	VMAXPS X8, X1, X8
+	VBROADCASTSS X8, Y10
+	MOVQ R8, SI
+	MOVQ DX, CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+exploop:
+	VMOVUPS (SI), Y7
+	VSUBPS Y10, Y7, Y7
+	CELLEXP8(Y7)
+	VMOVUPS Y3, (DI)
+	VADDPS Y3, Y8, Y8
+	VMOVUPS 32(SI), Y7
+	VSUBPS Y10, Y7, Y7
+	CELLEXP8(Y7)
+	VMOVUPS Y3, 32(DI)
+	VADDPS Y3, Y9, Y9
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ exploop
+	VADDPS Y9, Y8, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPS X1, X8, X8
+	VMOVHLPS X8, X8, X1
+	VADDPS X1, X8, X8
+	VMOVSHDUP X8, X1
+	VADDPS X1, X8, X8
+	VMOVSS X10, m+24(FP)
+	VMOVSS X8, s+28(FP)
+	VBROADCASTSS X8, Y11
+	MOVQ R9, DI
+	MOVQ DX, CX
+divloop:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VDIVPS Y11, Y0, Y0
+	VDIVPS Y11, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	DECQ CX
+	JNZ divloop
+rowdone:
+	VZEROUPPER
+	RET

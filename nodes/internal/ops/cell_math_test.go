@@ -2,7 +2,10 @@ package ops
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/unroll-ml/unroll/internal/compute"
 )
 
 // The single-precision nonlinearities stay within a few float32 units of the float64 ones
@@ -40,42 +43,177 @@ func TestCellMath32(t *testing.T) {
 	}
 }
 
+// eachISA runs f as a sub-benchmark named after each instruction set the machine has, with
+// that instruction set forced.
+func eachISA(b *testing.B, f func(b *testing.B)) {
+	for _, isa := range compute.Each() {
+		b.Run("isa="+isa.String(), func(b *testing.B) {
+			prev, err := compute.SetISA(isa)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer compute.SetISA(prev)
+			f(b)
+		})
+	}
+}
+
+// BenchmarkCellMath32 times sigmoid and tanh on 4,096 values (those of an LSTM step of batch 4
+// and 256 units), in millions of values per second.
 func BenchmarkCellMath32(b *testing.B) {
 	s := make([]float32, 4096)
 	for i := range s {
 		s[i] = float32(i-2048) / 256
 	}
-	for i := 0; i < b.N; i++ {
-		cellSigmoids(s)
-		cellTanhs(s)
-	}
-	b.ReportMetric(float64(b.N*2*len(s))/b.Elapsed().Seconds()/1e6, "Melem/s")
+	eachISA(b, func(b *testing.B) {
+		for b.Loop() {
+			cellSigmoids(s) // the vector versions take as long whatever the values
+			cellTanhs(s)
+		}
+		b.ReportMetric(float64(b.N*2*len(s))/b.Elapsed().Seconds()/1e6, "Melem/s")
+	})
 }
 
-// The slice versions (eight values at a time in assembly where the processor allows) give the
-// same bits as the scalar functions, for every kind of value: both tails, the branch points of
-// tanh, zeros, infinities and NaN, and lengths that leave a partial block.
+// BenchmarkCellBackward times the elementwise part of the LSTM and GRU backward steps
+// (lstmBackRows, gruBackRows) for batch 32 and 256 units, as in workloads W2 and W3, on one
+// thread.
+func BenchmarkCellBackward(b *testing.B) {
+	const B, H = 32, 256
+	r := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = r.Float32()
+		}
+		return v
+	}
+	gates, c, gout, hp := fill(5*B*H), fill(B*H), fill(2*B*H), fill(B*H)
+	dgi, dgh, dc := make([]float32, 4*B*H), make([]float32, 3*B*H), make([]float32, B*H)
+	b.Run("lstm", func(b *testing.B) {
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				lstmBackRows(H, B, gates, c, gout, dgi, dc, 0, B)
+			}
+		})
+	})
+	b.Run("gru", func(b *testing.B) {
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				gruBackRows(H, gates, hp, gout, dgi, dgh, dc, 0, B)
+			}
+		})
+	})
+}
+
+// The slice versions (eight or sixteen values at a time in assembly where the processor allows)
+// give the same bits as the scalar functions, on every instruction set the machine has, for
+// every kind of value: both tails, the branch points of tanh, zeros, subnormals, infinities and
+// NaN of either sign, and lengths that leave a partial block.
 func TestCellMath32Slices(t *testing.T) {
 	xs := []float32{0, float32(math.Copysign(0, -1)), 0.625, -0.625, 0.62499994, 9, -9, 8.999999,
 		88.37626, 88.37627, -87.33654, -87.33655, 1e-30, -1e-30, 1e30, -1e30,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+		math.Float32frombits(0xffc00001), math.Float32frombits(1), math.Float32frombits(0x80000001)}
 	for i := -300000; i <= 300000; i++ {
 		xs = append(xs, float32(i)*3.1e-4) // [-93, 93]
 	}
-	for _, n := range []int{len(xs), 7, 13} {
-		in := xs[:n]
-		for _, f := range []struct {
-			name   string
-			slice  func([]float32)
-			scalar func(float32) float32
-		}{{"sigmoid", cellSigmoids[float32], sigmoid32}, {"tanh", cellTanhs[float32], tanh32}} {
-			got := append([]float32(nil), in...)
-			f.slice(got)
-			for i, x := range in {
-				if want := f.scalar(x); math.Float32bits(got[i]) != math.Float32bits(want) {
-					t.Fatalf("%s(%v): slice version %v, scalar %v", f.name, x, got[i], want)
-				}
+	for _, isa := range compute.Each() {
+		prev, err := compute.SetISA(isa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{len(xs), 7, 13, 16, 33} {
+			cellSlicesMatch(t, isa, xs[:n])
+		}
+		compute.SetISA(prev)
+	}
+}
+
+// cellSlicesMatch checks the slice versions of sigmoid and tanh against the scalar ones on in.
+func cellSlicesMatch(t *testing.T, isa compute.ISA, in []float32) {
+	t.Helper()
+	for _, f := range []struct {
+		name   string
+		slice  func([]float32)
+		scalar func(float32) float32
+	}{{"sigmoid", cellSigmoids[float32], sigmoid32}, {"tanh", cellTanhs[float32], tanh32}} {
+		got := append([]float32(nil), in...)
+		f.slice(got)
+		for i, x := range in {
+			if want := f.scalar(x); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("%v, %s(%v) of %d values: slice version %v, scalar %v", isa, f.name, x, len(in), got[i], want)
 			}
 		}
 	}
+}
+
+// BenchmarkCellRows times the elementwise loops around the LSTM step's products at the sizes
+// of workload W2 (batch 32, 256 units, one-hot input of 96, segments of 64 steps), on one
+// thread: the sums of the biases and the input rows of one step (biasRow), the gate maths of
+// one LSTM and one GRU step (lstmRows, gruRows, nonlinearities included), and the scatter of a
+// segment's gate gradients into dW_ih by input id (cellScatterIDs) and their column sums, the
+// bias gradient (cellColSums).
+func BenchmarkCellRows(b *testing.B) {
+	const B, H, I, T = 32, 256, 96, 64
+	G := 4 * H
+	r := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = r.Float32()
+		}
+		return v
+	}
+	res, bih, bhh, wT := make([]float32, B*G), fill(G), fill(G), fill(I*G)
+	ids := make([]int32, T*B)
+	for i := range ids {
+		ids[i] = int32(r.IntN(I))
+	}
+	dgi, dwih, dwT := fill(T*B*G), make([]float32, G*I), make([]float32, I*G)
+	b.Run("bias", func(b *testing.B) {
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				for row := 0; row < B; row++ {
+					id := int(ids[row])
+					biasRow(res[row*G:(row+1)*G], bih, bhh, wT[id*G:(id+1)*G])
+				}
+			}
+		})
+	})
+	pre, c, out := fill(B*G), fill(B*H), make([]float32, 2*B*H)
+	reserve := make([]float32, B*G+B*H)
+	b.Run("lstm", func(b *testing.B) {
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				copy(reserve, pre) // the pre-activations, which the step overwrites
+				lstmRows(H, reserve, c, out, 0, B, B)
+			}
+		})
+	})
+	b.Run("gru", func(b *testing.B) {
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				copy(res, pre)
+				gruRows(H, res, c, out, 0, B)
+			}
+		})
+	})
+	b.Run("colsums", func(b *testing.B) {
+		prev := compute.SetThreads(1)
+		defer compute.SetThreads(prev)
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				cellColSums(res[:G], dgi, T*B, G)
+			}
+		})
+	})
+	b.Run("scatter", func(b *testing.B) {
+		prev := compute.SetThreads(1)
+		defer compute.SetThreads(prev)
+		eachISA(b, func(b *testing.B) {
+			for b.Loop() {
+				cellScatterIDs(ids, dgi, dwih, dwT, I, G)
+			}
+		})
+	})
 }

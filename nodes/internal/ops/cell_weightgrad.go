@@ -162,6 +162,10 @@ func cellScatterIDs[T Float](ids []int32, dgi, dwih, dwT []T, I, G int) {
 				continue
 			}
 			dst, src := dwT[int(id)*G+c0:int(id)*G+c1], dgi[r*G+c0:r*G+c1]
+			if is32[T]() {
+				add32(f32s(dst), f32s(dst), f32s(src))
+				continue
+			}
 			for j, v := range src {
 				dst[j] += v
 			}
@@ -184,6 +188,14 @@ func cellColSums[T Float](dst, m []T, rows, cols int) {
 			b1 := min(b0+cellColBlock, cols)
 			acc := buf[:b1-b0]
 			clear(acc)
+			if m32, ok := any(m).([]float32); ok && len(acc) == cellColBlock &&
+				colSums32((*[32]float64)(acc[:32]), m32[b0:], rows, cols) &&
+				colSums32((*[32]float64)(acc[32:]), m32[b0+32:], rows, cols) {
+				for j, v := range acc { // the same sums in vector loops
+					dst[b0+j] = T(v)
+				}
+				continue
+			}
 			r := 0
 			for ; r+4 <= rows; r += 4 { // four rows at a time, each column still in row order
 				r0 := m[r*cols+b0 : r*cols+b1]

@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"hash"
-	"math"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -239,16 +238,6 @@ func convProduct[T Float](d convDims, k, p int, w, bias []T, relu bool, cols []T
 		}
 	})
 	compute.Release(t)
-}
-
-// biasReLU32 sets dst = max(0, src + b) (0 for NaN) without a branch, as relu32 does.
-func biasReLU32(src, dst []float32, b float32) {
-	dst = dst[:len(src)]
-	for j, v := range src {
-		u := math.Float32bits(v + b)
-		m := uint32((int64(u-1) - 0x7f800000) >> 63)
-		dst[j] = math.Float32frombits(u & m)
-	}
 }
 
 func (op convOp) DiffWRT(n int) []bool { return allTrue(n) }

@@ -24,4 +24,12 @@
 //   - Loops over many elements run on all threads over independent outputs, deterministically
 //     (internal/compute); every gradient is checked against finite differences in float64 by
 //     the tests of package nodes.
+//
+// The float32 loops of the hot path have assembly versions for AVX2 and AVX-512, chosen at each
+// call from compute.Current(): the cells' nonlinearities and backward rows (cell_math*.s), the
+// elementwise loops (vec_amd64.s, with their Go versions in vec.go), the softmax of the
+// cross-entropy (softmax_row.go) and the 2x2 max pooling (pool_amd64.s). Each computes the same
+// operations in the same order as its Go version, so every path gives the same bits (which NaN
+// a NaN is aside), and the tests check that on every instruction set the machine has. A loop
+// has an AVX-512 version only where one measured faster than AVX2; the files say which.
 package ops

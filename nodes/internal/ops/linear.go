@@ -94,22 +94,14 @@ func linearForward[T Float](bias bool, bsz, nin, nout int) func(y []T, in [][]T)
 func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op linearOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	dx, err := Apply(linearGradOp{wrt: 'x'}, gradName(out, "x"), grad, in[1])
-	if err != nil {
+	if err := checkArity(op, in, op.Arity()); err != nil {
 		return nil, err
 	}
-	dw, err := Apply(linearGradOp{wrt: 'w'}, gradName(out, "w"), grad, in[0])
-	if err != nil {
-		return nil, err
+	gs := []gradOf{{linearGradOp{wrt: 'x'}, "x", gorgonia.Nodes{grad, in[1]}}, {linearGradOp{wrt: 'w'}, "w", gorgonia.Nodes{grad, in[0]}}}
+	if op.bias {
+		gs = append(gs, gradOf{linearGradOp{wrt: 'b'}, "b", gorgonia.Nodes{grad}})
 	}
-	if !op.bias {
-		return gorgonia.Nodes{dx, dw}, nil
-	}
-	db, err := Apply(linearGradOp{wrt: 'b'}, gradName(out, "b"), grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx, dw, db}, nil
+	return applyGrads(out, gs...)
 }
 
 // linearGradOp computes one gradient of linearOp from the output gradient dy (B, out):

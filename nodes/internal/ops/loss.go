@@ -20,7 +20,31 @@ import (
 type crossEntropyOp struct {
 	base
 	weighted bool
-	probs    *[]float64 // the softmax of the last run's logits, (B, K)
+	probs    *ceProbs // the softmax of the last run's logits, (B, K)
+}
+
+// ceProbs holds the softmax of a cross-entropy's last logits, in their dtype.
+type ceProbs struct {
+	p32 []float32
+	p64 []float64
+}
+
+// probsOf returns the probabilities b keeps for dtype T, resized to n elements when n >= 0.
+func probsOf[T Float](b *ceProbs, n int) []T {
+	if p, ok := any(&b.p32).(*[]T); ok {
+		return resized(p, n)
+	}
+	return resized(any(&b.p64).(*[]T), n)
+}
+
+func resized[T Float](p *[]T, n int) []T {
+	if n >= 0 && cap(*p) < n {
+		*p = make([]T, n)
+	}
+	if n >= 0 {
+		*p = (*p)[:n]
+	}
+	return *p
 }
 
 func (op crossEntropyOp) Arity() int {
@@ -134,10 +158,7 @@ func crossEntropyLoss[T Float](op crossEntropyOp, ts []*tensor.Dense) (float64, 
 	if err != nil || total == 0 {
 		return 0, err // every example masked out: the loss and dz are 0
 	}
-	if cap(*op.probs) < len(z) {
-		*op.probs = make([]float64, len(z))
-	}
-	probs := (*op.probs)[:len(z)]
+	probs := probsOf[T](op.probs, len(z))
 	terms := compute.Scratch[float64](bsz)
 	compute.For(bsz, 16*len(z), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -146,25 +167,10 @@ func crossEntropyLoss[T Float](op crossEntropyOp, ts []*tensor.Dense) (float64, 
 				wi = float64(w[i])
 			}
 			row := z[i*k : (i+1)*k]
-			m := row[0]
-			for _, v := range row {
-				if v > m {
-					m = v
-				}
-			}
-			var s float64
-			pr := probs[i*k : (i+1)*k]
-			for j, v := range row {
-				e := math.Exp(float64(v - m))
-				pr[j] = e
-				s += e
-			}
-			for j := range pr {
-				pr[j] /= s
-			}
+			m, s := softmaxRow(row, probs[i*k:(i+1)*k])
 			terms[i] = 0
 			if wi != 0 {
-				terms[i] = wi * (float64(m) + math.Log(s) - float64(row[int(labels[i])]))
+				terms[i] = wi * (m + math.Log(s) - float64(row[int(labels[i])]))
 			}
 		}
 	})
@@ -174,6 +180,31 @@ func crossEntropyLoss[T Float](op crossEntropyOp, ts []*tensor.Dense) (float64, 
 	}
 	compute.Release(terms)
 	return loss / total, nil
+}
+
+// softmaxRow sets p to the softmax of the row z and returns the row's largest value m and the
+// sum s of the e^(z_j - m), so that log Σ e^z_j = m + log s. float32 rows are computed in
+// float32 (softmaxRow32, vectorised where the processor allows); float64 rows in float64.
+func softmaxRow[T Float](z, p []T) (m, s float64) {
+	if is32[T]() {
+		m32, s32 := softmaxRow32(f32s(z), f32s(p))
+		return float64(m32), float64(s32)
+	}
+	mt := z[0]
+	for _, v := range z {
+		if v > mt {
+			mt = v
+		}
+	}
+	for j, v := range z {
+		e := math.Exp(float64(v - mt))
+		p[j] = T(e)
+		s += e
+	}
+	for j := range p {
+		p[j] /= T(s)
+	}
+	return float64(mt), s
 }
 
 // crossEntropyGrad sets dz to the gradient of the loss times dloss, rows in parallel, from the
@@ -193,7 +224,7 @@ func crossEntropyGrad[T Float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dl
 		clear(dz) // every example masked out
 		return nil
 	}
-	probs := *op.probs
+	probs := probsOf[T](op.probs, -1)
 	if len(probs) != len(z) {
 		return fmt.Errorf("%v: the forward pass of this run kept %d probabilities for %d logits", op, len(probs), len(z))
 	}
@@ -203,15 +234,17 @@ func crossEntropyGrad[T Float](op crossEntropyOp, ts []*tensor.Dense, dz []T, dl
 			if w != nil {
 				wi = float64(w[i])
 			}
-			out := dz[i*k : (i+1)*k]
+			out, p := dz[i*k:(i+1)*k], probs[i*k:(i+1)*k]
 			y := int(labels[i])
 			scale := dloss * wi / total
-			for j, p := range probs[i*k : (i+1)*k] {
-				if j == y {
-					p--
+			if is32[T]() {
+				scale32(f32s(out), f32s(p), scale) // vectorised where the processor allows
+			} else {
+				for j, v := range p {
+					out[j] = T(scale * float64(v))
 				}
-				out[j] = T(scale * p)
 			}
+			out[y] = T(scale * (float64(p[y]) - 1))
 		}
 	})
 	return nil
@@ -265,11 +298,7 @@ func (op crossEntropyGradOp) WriteHash(h hash.Hash) {
 func (op crossEntropyGradOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op crossEntropyGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op crossEntropyGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -314,7 +343,7 @@ func CrossEntropy(logits, labels, weights *gorgonia.Node, name string) (*gorgoni
 	if weights != nil {
 		children = append(children, weights)
 	}
-	return Apply(crossEntropyOp{weighted: weights != nil, probs: new([]float64)}, name, children...)
+	return Apply(crossEntropyOp{weighted: weights != nil, probs: new(ceProbs)}, name, children...)
 }
 
 // mseOp is the mean squared error of two tensors of rank rank; output a scalar.
@@ -371,18 +400,11 @@ func meanSquare[T Float](a, b []T) float64 {
 }
 
 func (op mseOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("%v: expected 2 inputs, got %d", op, len(in))
-	}
-	dp, err := Apply(mseGradOp{rank: op.rank, sign: 1}, gradName(out, "pred"), in[0], in[1], grad)
-	if err != nil {
+	if err := checkArity(op, in, 2); err != nil {
 		return nil, err
 	}
-	dt, err := Apply(mseGradOp{rank: op.rank, sign: -1}, gradName(out, "target"), in[0], in[1], grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dp, dt}, nil
+	args := gorgonia.Nodes{in[0], in[1], grad}
+	return applyGrads(out, gradOf{mseGradOp{rank: op.rank, sign: 1}, "pred", args}, gradOf{mseGradOp{rank: op.rank, sign: -1}, "target", args})
 }
 
 // mseGradOp is sign·2(pred - target)/N times the scalar gradient of the loss: inputs pred,
@@ -406,11 +428,7 @@ func (op mseGradOp) WriteHash(h hash.Hash) {
 func (op mseGradOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op mseGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op mseGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {

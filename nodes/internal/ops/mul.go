@@ -70,6 +70,10 @@ func (op dropMulOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 // dropMultiply sets z = x ⊙ y, its elements shared among the threads.
 func dropMultiply[T Float](x, y, z []T) {
 	compute.Elems(len(x), func(lo, hi int) {
+		if is32[T]() {
+			mul32(f32s(z[lo:hi]), f32s(x[lo:hi]), f32s(y[lo:hi]))
+			return
+		}
 		y, z := y[lo:hi], z[lo:hi]
 		for i, v := range x[lo:hi] {
 			z[i] = v * y[i]
@@ -78,18 +82,10 @@ func dropMultiply[T Float](x, y, z []T) {
 }
 
 func (op dropMulOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("%v: expected 2 inputs, got %d", op, len(in))
-	}
-	dx, err := Apply(op, gradName(out, "x"), grad, in[1])
-	if err != nil {
+	if err := checkArity(op, in, 2); err != nil {
 		return nil, err
 	}
-	dm, err := Apply(op, gradName(out, "mask"), grad, in[0])
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx, dm}, nil
+	return applyGrads(out, gradOf{op, "x", gorgonia.Nodes{grad, in[1]}}, gradOf{op, "mask", gorgonia.Nodes{grad, in[0]}})
 }
 
 // Mul adds the elementwise product x ⊙ m of two tensors of one shape to x's graph.

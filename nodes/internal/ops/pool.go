@@ -148,6 +148,9 @@ func maxPoolTiles[T Float](win Window, d poolDims, xp, yp []T) {
 		if win.KH == 2 && win.KW == 2 {
 			r0 := xp[2*i*d.w : 2*i*d.w+2*d.wo]
 			r1 := xp[(2*i+1)*d.w : (2*i+1)*d.w+2*d.wo]
+			if is32[T]() && maxPool2x2Row(f32s(out), f32s(r0), f32s(r1)) {
+				continue
+			}
 			for j := range out {
 				out[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 			}
@@ -329,75 +332,6 @@ func poolBackward[T Float](op poolOp, relu bool, d poolDims, x, dy, dx []T) {
 			poolGradPlane(op, relu, d, xp, dyp, dxp)
 		}
 	})
-}
-
-// maxPoolGrad2x2 writes the gradient of one plane of a 2x2 max pooling with stride 2: each
-// Window's four elements of dx get dy at the Window's first maximum and 0 elsewhere, as in
-// poolGradPlane. The maximum is found without branches, on integer keys that order the
-// floats as < does (with -0 = +0); a Window holding a NaN takes the general rule (the last
-// NaN gets the gradient). With relu, a maximum not above 0 gets 0.
-func maxPoolGrad2x2(d poolDims, relu bool, xp, dyp, dxp []float32) {
-	var keepAll uint32 // all ones: the gradient passes whatever the maximum
-	if !relu {
-		keepAll = ^uint32(0)
-	}
-	for i := 0; i < d.ho; i++ {
-		r0 := 2 * i * d.w
-		r1 := r0 + d.w
-		n := 2 * d.wo
-		g := dyp[i*d.wo : (i+1)*d.wo]
-		x0, x1 := xp[r0:r0+n], xp[r1:r1+n]
-		d0, d1 := dxp[r0:r0+n], dxp[r1:r1+n]
-		for j, gj := range g {
-			a, b := x0[2*j:2*j+2], x1[2*j:2*j+2]
-			ka, ma := orderKey(a[0])
-			kb, mb := orderKey(a[1])
-			kc, mc := orderKey(b[0])
-			ke, me := orderKey(b[1])
-			o0, o1 := d0[2*j:2*j+2], d1[2*j:2*j+2]
-			o0[0], o0[1], o1[0], o1[1] = 0, 0, 0, 0
-			var at int
-			var pass uint32                       // all ones when the gradient passes
-			if max(ma, mb, mc, me) > 0x7f800000 { // a NaN, rare
-				at = -1
-				var best float32
-				for k, v := range [4]float32{a[0], a[1], b[0], b[1]} {
-					if at < 0 || v > best || v != v {
-						best, at = v, k
-					}
-				}
-				if !relu || best > 0 {
-					pass = ^uint32(0)
-				}
-			} else {
-				m := max(ka, kb, kc, ke)
-				na := b2i(ka != m)
-				nb := b2i(kb != m)
-				nc := b2i(kc != m)
-				at = na * (1 + nb*(1+nc))              // the first of the four equal to the maximum
-				pass = keepAll | uint32(int32(-m)>>31) // or ones when m > 0 (keys order as the values)
-			}
-			g := math.Float32frombits(math.Float32bits(gj) & pass)
-			dxp[r0+(at>>1)*d.w+2*j+at&1] = g // row r0 or r1, without a branch
-		}
-	}
-}
-
-// orderKey returns an integer that orders float32 values as < does, with -0 equal to +0 (the
-// magnitude, negated for negative values), and the magnitude's bits, above 0x7f800000 for NaN.
-func orderKey(v float32) (key, mag int32) {
-	u := math.Float32bits(v)
-	mag = int32(u & 0x7fffffff)
-	s := int32(u) >> 31
-	return (mag ^ s) - s, mag
-}
-
-// b2i is 1 for true and 0 for false, without a branch.
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // poolGradPlane adds the gradient of one plane, for any Window; dxp starts at zero. With relu,

@@ -8,8 +8,8 @@ import (
 )
 
 // BenchmarkElementwiseOps times the W1 net's ReLU and 2x2 max pooling, forward and backward,
-// on its first layer's activations (64 x 32 x 28 x 28, float32, about half of them zero after
-// the ReLU), in ms per op.
+// and a dropout product, on its first layer's activations (64 x 32 x 28 x 28, float32, about
+// half of them zero after the ReLU), in ms per op, on each instruction set the machine has.
 func BenchmarkElementwiseOps(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := randDense32(r, 64, 32, 28, 28)
@@ -30,15 +30,18 @@ func BenchmarkElementwiseOps(b *testing.B) {
 		{"relu_dx", func() error { _, err := activationGradOp{fwd: relu}.DoInto(dx, x, y, y); return err }},
 		{"maxpool", func() error { _, err := pool.DoInto(p, y); return err }},
 		{"maxpool_dx", func() error { _, err := poolGradOp{fwd: pool}.DoInto(dx, y, dp); return err }},
+		{"dropout", func() error { _, err := dropMulOp{rank: 4}.DoInto(dx, x, y); return err }},
 	}
 	for _, s := range steps {
 		b.Run(s.name, func(b *testing.B) {
-			for b.Loop() {
-				if err := s.f(); err != nil {
-					b.Fatal(err)
+			eachISA(b, func(b *testing.B) {
+				for b.Loop() {
+					if err := s.f(); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
+			})
 		})
 	}
 	_ = tensor.Float32

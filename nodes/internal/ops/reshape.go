@@ -62,11 +62,7 @@ func (op reshapeOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Va
 }
 
 func (op reshapeOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	dx, err := Apply(reshapeOp{from: op.to, to: op.from}, gradName(out, "x"), grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
+	return applyGrads(out, gradOf{reshapeOp{from: op.to, to: op.from}, "x", gorgonia.Nodes{grad}})
 }
 
 // Reshape adds a copy of x with the shape to (as many elements) to x's graph.

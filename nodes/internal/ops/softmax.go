@@ -36,11 +36,7 @@ func (op softmaxOp) WriteHash(h hash.Hash) {
 func (op softmaxOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op softmaxOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op softmaxOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -104,14 +100,10 @@ func softmaxRows[T Float](x, y []T, k int, log bool) {
 func (op softmaxOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op softmaxOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%v: expected 1 input, got %d", op, len(in))
-	}
-	dx, err := Apply(softmaxGradOp{fwd: op}, gradName(out, "x"), out, grad)
-	if err != nil {
+	if err := checkArity(op, in, 1); err != nil {
 		return nil, err
 	}
-	return gorgonia.Nodes{dx}, nil
+	return applyGrads(out, gradOf{softmaxGradOp{fwd: op}, "x", gorgonia.Nodes{out, grad}})
 }
 
 // softmaxGradOp is the gradient of softmaxOp: inputs y (the op's output) and dy, output dx.
@@ -134,11 +126,7 @@ func (op softmaxGradOp) WriteHash(h hash.Hash) {
 func (op softmaxGradOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op softmaxGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(op, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+	return sameShape(op, in)
 }
 
 func (op softmaxGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
