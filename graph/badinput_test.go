@@ -207,20 +207,30 @@ func TestGraphRefusesBadInput(t *testing.T) {
 			_, err := graph.NewTrainer(m.b, m.out, solvers.NewSGD(0.1))
 			return err
 		}},
-		{"trainer without a solver", "graph: trainer needs a solver", func(t *testing.T) error {
+		{"trainer step without a solver", "graph: the trainer has no solver (SetSolver)", func(t *testing.T) error {
 			m := newLinearModel(t, graph.NewParams(), 2)
-			_, err := graph.NewTrainer(m.b, m.loss, nil)
+			tr, err := graph.NewTrainer(m.b, m.loss, nil)
+			if err != nil {
+				return err
+			}
+			_, err = tr.Step(graph.Feeds{})
 			return err
 		}},
 		{"negative clip norm", "graph: clip norm -1 must be a positive finite number (or 0 for none)", func(t *testing.T) error {
 			m := newLinearModel(t, graph.NewParams(), 2)
-			_, err := graph.NewTrainer(m.b, m.loss, solvers.NewSGD(0.1), graph.ClipNorm(-1))
-			return err
+			tr, err := graph.NewTrainer(m.b, m.loss, solvers.NewSGD(0.1))
+			if err != nil {
+				return err
+			}
+			return tr.SetClip(-1)
 		}},
 		{"NaN clip norm", "graph: clip norm NaN must be a positive finite number", func(t *testing.T) error {
 			m := newLinearModel(t, graph.NewParams(), 2)
-			_, err := graph.NewTrainer(m.b, m.loss, solvers.NewSGD(0.1), graph.ClipNorm(math.NaN()))
-			return err
+			tr, err := graph.NewTrainer(m.b, m.loss, solvers.NewSGD(0.1))
+			if err != nil {
+				return err
+			}
+			return tr.SetClip(math.NaN())
 		}},
 		{"training step on a NaN feed", `graph: step 1: graph: input "x" holds NaN at element 0`, func(t *testing.T) error {
 			m := newLinearModel(t, graph.NewParams(), 2)
@@ -305,7 +315,7 @@ func TestCheckpointLoadRefusesBadFiles(t *testing.T) {
 		}
 	}
 	goodPath := filepath.Join(dir, "good.safetensors")
-	if err := graph.SaveCheckpoint(goodPath, ps, adam, &graph.Extra{Blobs: map[string][]byte{"pos": {1, 2}}}); err != nil {
+	if err := graph.SaveCheckpoint(goodPath, ps, runOf(t, adam), &graph.Extra{Blobs: map[string][]byte{"pos": {1, 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	goodBytes, err := os.ReadFile(goodPath)
@@ -367,20 +377,14 @@ func TestCheckpointLoadRefusesBadFiles(t *testing.T) {
 			"w has shape (2, 3) in the file, (3, 2) in the model"},
 		{"wrong dtype", variant("dtype", func(ts map[string]*tensor.Dense, _ map[string]string) {
 			ts["b"] = graph.NewTensor(tensor.Float64, []int{2}, []float64{1, 2})
-		}), nil, "b is float64 in the file, float32 in the model"},
+		}), nil, "b is float64, the checkpoint's dtype float32"},
 		{"missing parameter", variant("missing-param", func(ts map[string]*tensor.Dense, _ map[string]string) { delete(ts, "b") }), nil, "missing b"},
 		{"unexpected parameter", variant("extra-param", func(ts map[string]*tensor.Dense, _ map[string]string) { ts["fc9.weight"] = f32([]int{1}, 1) }), nil,
 			"unexpected fc9.weight"},
-		{"solver of another type", goodPath, solvers.NewSGD(0.1), `solver state is from "*solvers.Adam", the model uses *solvers.SGD`},
 		{"solver state of another shape", variant("solver-shape", func(ts map[string]*tensor.Dense, _ map[string]string) {
 			ts["solver/exp_avg/w"] = f32([]int{6}, 1, 2, 3, 4, 5, 6)
 			ts["solver/exp_avg_sq/w"] = f32([]int{6}, 1, 2, 3, 4, 5, 6)
 		}), nil, "solver/exp_avg/w is float32 (6), its parameter float32 (3, 2)"},
-		{"solver state missing", variant("solver-missing", func(ts map[string]*tensor.Dense, _ map[string]string) { delete(ts, "solver/exp_avg_sq/b") }), nil,
-			`adam: state "exp_avg_sq/b" is missing`},
-		{"solver step not a count", variant("solver-step", func(ts map[string]*tensor.Dense, _ map[string]string) {
-			ts["solver/step"] = graph.NewTensor(tensor.Float64, []int{1}, []float64{-3})
-		}), nil, `adam: state "step" holds -3, not an update count`},
 		{"NaN parameter", variant("nan", func(ts map[string]*tensor.Dense, _ map[string]string) { ts["b"] = f32([]int{2}, 0, math.NaN()) }), nil,
 			"b holds NaN"},
 		{"random source state damaged", variant("rng", func(_ map[string]*tensor.Dense, md map[string]string) { md["rng"] = "!!" }), nil,
@@ -406,7 +410,7 @@ func TestCheckpointLoadRefusesBadFiles(t *testing.T) {
 				s = solvers.NewAdam(0.01)
 			}
 			err := noPanic(func() error {
-				_, err := graph.LoadCheckpoint(c.path, fresh, s)
+				_, err := loadInto(c.path, fresh, s)
 				return err
 			})
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(c.path)) {
@@ -422,6 +426,86 @@ func TestCheckpointLoadRefusesBadFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckpointSolverStateRefused: a checkpoint's solver state is restored when the run takes
+// its solver (UseSolver, or Fit's Solver option); a solver of another type, or a state that
+// does not fit it, is an error naming the file, and the solver is left as it was.
+func TestCheckpointSolverStateRefused(t *testing.T) {
+	dir := t.TempDir()
+	ps := graph.NewParams(graph.Seed(9))
+	newLinearModel(t, ps, 2)
+	adam := solvers.NewAdam(0.01)
+	var params []solvers.Param
+	for _, n := range ps.Trainable() {
+		v := ps.Value(n)
+		params = append(params, solvers.Param{Name: n, Value: v, Grad: graph.NewTensor(v.Dtype(), v.Shape().Clone(), nil)})
+	}
+	if err := adam.Step(params); err != nil { // moments for every parameter
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.safetensors")
+	if err := graph.SaveCheckpoint(good, ps, runOf(t, adam), nil); err != nil {
+		t.Fatal(err)
+	}
+	ts, md := readRaw(t, good)
+	write := func(name string, edit func(map[string]*tensor.Dense)) string {
+		cp := map[string]*tensor.Dense{}
+		for k, v := range ts {
+			cp[k] = v
+		}
+		edit(cp)
+		b, err := graph.EncodeSafetensors(cp, md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name+".safetensors")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, path string
+		solver     solvers.Solver
+		want       string
+	}{
+		{"solver of another type", good, solvers.NewSGD(0.1), "holds the state of a *solvers.Adam solver; this run's solver is *solvers.SGD"},
+		{"solver state missing", write("missing", func(ts map[string]*tensor.Dense) { delete(ts, "solver/exp_avg_sq/b") }), solvers.NewAdam(0.01),
+			`adam: state "exp_avg_sq/b" is missing`},
+		{"solver step not a count", write("step", func(ts map[string]*tensor.Dense) {
+			ts["solver/step"] = graph.NewTensor(tensor.Float64, []int{1}, []float64{-3})
+		}), solvers.NewAdam(0.01), `adam: state "step" holds -3, not an update count`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fresh := graph.NewParams(graph.Seed(9))
+			newLinearModel(t, fresh, 2)
+			var run graph.Run
+			if _, err := graph.LoadCheckpoint(c.path, fresh, &run); err != nil {
+				t.Fatal(err)
+			}
+			err := run.UseSolver(c.solver)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(c.path)) {
+				t.Fatalf("got %v, want an error naming %s and %q", err, filepath.Base(c.path), c.want)
+			}
+			if c.solver.Steps() != 0 || run.Solver() != nil {
+				t.Error("the solver changed although its state was refused")
+			}
+		})
+	}
+}
+
+func readRaw(t *testing.T, path string) (map[string]*tensor.Dense, map[string]string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, md, err := graph.DecodeSafetensors(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts, md
 }
 
 // TestSaveCheckpointRefusesBadTargets: a directory that does not exist and a parameter name

@@ -43,10 +43,19 @@ type Checkpoint struct {
 	Extra   *Extra
 }
 
-// SaveCheckpoint writes ps (parameters, buffers and random source state), the solver's state
-// (s may be nil) and extra to path atomically: a temporary file in the same directory, synced,
-// then renamed over path.
-func SaveCheckpoint(path string, ps *Params, s solvers.Solver, extra *Extra) error {
+// SaveCheckpoint writes ps (parameters, buffers and random source state), the training run
+// (its state, its solver's state and its data's position; run may be nil) and the model's
+// extra to path atomically: a temporary file in the same directory, synced, then renamed over
+// path. Models call it from their own SaveCheckpoint.
+func SaveCheckpoint(path string, ps *Params, run *Run, extra *Extra) error {
+	var s solvers.Solver
+	if run != nil {
+		var err error
+		if extra, err = run.addTo(extra); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		s = run.solver
+	}
 	ts := map[string]*tensor.Dense{}
 	for _, e := range ps.Entries() {
 		if strings.Contains(e.Name, "/") {
@@ -106,12 +115,18 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	ts, meta, err := DecodeSafetensors(b)
+	ts, meta, checked, err := decodeSafetensors(b)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
+	if !checked {
+		return nil, fmt.Errorf("checkpoint %s has no checksums: not a checkpoint unroll wrote, or its checksum entry is damaged (LoadWeights reads weights made elsewhere)", path)
+	}
 	if meta["format"] != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint %s: not an unroll checkpoint (format %q, want %q)", path, meta["format"], checkpointFormat)
+	}
+	if d := meta["dtype"]; d != tensor.Float32.String() && d != tensor.Float64.String() {
+		return nil, fmt.Errorf("checkpoint %s: dtype %q, want float32 or float64", path, d)
 	}
 	c := &Checkpoint{Path: path, Dtype: meta["dtype"], Solver: meta["solver"], tensors: map[string]*tensor.Dense{}, meta: meta,
 		Extra: &Extra{Tensors: map[string]*tensor.Dense{}, Blobs: map[string][]byte{}, Meta: map[string]string{}}}
@@ -133,30 +148,35 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 			}
 			c.Extra.Blobs[k] = data[:n]
 		default:
+			if !strings.HasPrefix(name, "solver/") && t.Dtype().String() != c.Dtype {
+				return nil, fmt.Errorf("checkpoint %s: %s is %v, the checkpoint's dtype %s", path, name, t.Dtype(), c.Dtype)
+			}
 			c.tensors[name] = t
 		}
 	}
 	return c, nil
 }
 
-// LoadCheckpoint reads path and restores it into ps and s (s may be nil to load for inference
-// only); it returns what the trainer added. See Checkpoint.Restore.
-func LoadCheckpoint(path string, ps *Params, s solvers.Solver) (*Extra, error) {
+// LoadCheckpoint reads path and restores it into ps and run (see Checkpoint.Restore); it
+// returns what the model added. Models call it, or ReadCheckpoint and Restore, from their own
+// LoadCheckpoint.
+func LoadCheckpoint(path string, ps *Params, run *Run) (*Extra, error) {
 	c, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Restore(ps, s); err != nil {
+	if err := c.Restore(ps, run); err != nil {
 		return nil, err
 	}
 	return c.Extra, nil
 }
 
-// Restore copies the checkpoint into ps (values and random source) and s (when not nil). The
+// Restore copies the checkpoint into ps (values and random source) and, when run is not nil,
+// into the run (its state now; its solver's state and data position for the next Fit). The
 // checkpoint must hold exactly the model's parameters and buffers with the same shapes and
 // dtypes, finite values, and solver state shaped as the parameters; otherwise nothing is
 // changed and the error lists every difference.
-func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
+func (c *Checkpoint) Restore(ps *Params, run *Run) error {
 	var diffs []string
 	for _, e := range ps.Entries() {
 		t, ok := c.tensors[e.Name]
@@ -213,18 +233,9 @@ func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
 	if err := probe.SetRandState(rng); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
-	if s != nil {
-		if c.Solver != fmt.Sprintf("%T", s) {
-			return fmt.Errorf("checkpoint %s: solver state is from %q, the model uses %T", c.Path, c.Solver, s)
-		}
-		state := map[string]*tensor.Dense{}
-		for name, t := range c.tensors {
-			if k, ok := strings.CutPrefix(name, "solver/"); ok {
-				state[k] = t
-			}
-		}
-		if err := s.SetState(state); err != nil {
-			return fmt.Errorf("checkpoint %s: solver: %w", c.Path, err)
+	if run != nil {
+		if err := run.restore(c); err != nil {
+			return err
 		}
 	}
 	for _, e := range ps.Entries() {
@@ -234,5 +245,60 @@ func (c *Checkpoint) Restore(ps *Params, s solvers.Solver) error {
 	return nil
 }
 
+// solverState returns the solver's entries of the checkpoint, or nil when it holds none.
+func (c *Checkpoint) solverState() map[string]*tensor.Dense {
+	var state map[string]*tensor.Dense
+	for name, t := range c.tensors {
+		if k, ok := strings.CutPrefix(name, "solver/"); ok {
+			if state == nil {
+				state = map[string]*tensor.Dense{}
+			}
+			state[k] = t
+		}
+	}
+	return state
+}
+
 // Tensor returns one parameter's or buffer's value as stored, or nil.
 func (c *Checkpoint) Tensor(name string) *tensor.Dense { return c.tensors[name] }
+
+// LoadWeights copies the parameters and buffers of ps from a safetensors file: a checkpoint of
+// unroll's, or weights made elsewhere under the same names (a PyTorch state_dict written as
+// safetensors). Only values are read: no solver, random source or training state, so a model
+// built for inference, with any solver or none, loads them. Every parameter and buffer of ps
+// must be in the file with its shape (float32 or float64 values are converted to ps's dtype)
+// and finite values; entries of the file that ps does not have are ignored. On any error
+// nothing is changed, and the error names every difference.
+func LoadWeights(path string, ps *Params) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("weights: %w", err)
+	}
+	ts, _, err := DecodeSafetensors(b)
+	if err != nil {
+		return fmt.Errorf("weights %s: %w", path, err)
+	}
+	var diffs []string
+	for _, e := range ps.Entries() {
+		t, ok := ts[e.Name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("missing %s", e.Name))
+		case t.Dtype() != tensor.Float32 && t.Dtype() != tensor.Float64:
+			diffs = append(diffs, fmt.Sprintf("%s is %v in the file, want float32 or float64", e.Name, t.Dtype()))
+		case !t.Shape().Eq(e.Value.Shape()):
+			diffs = append(diffs, fmt.Sprintf("%s has shape %v in the file, %v in the model", e.Name, t.Shape(), e.Value.Shape()))
+		default:
+			if i := firstNonFinite(t); i >= 0 {
+				diffs = append(diffs, fmt.Sprintf("%s holds %v at element %d", e.Name, Float64s(t)[i], i))
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("weights %s do not match the model: %s", path, strings.Join(diffs, "; "))
+	}
+	for _, e := range ps.Entries() {
+		_ = CopyInto(e.Value, ts[e.Name]) // checked above; CopyInto converts the dtype
+	}
+	return nil
+}

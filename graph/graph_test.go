@@ -210,8 +210,11 @@ func TestNaNStepLeavesEverythingUnchanged(t *testing.T) {
 	b := graph.NewBuilder(ps, graph.Train)
 	loss, _ := mseGraph(t, b, m, 4)
 	adam := solvers.NewAdam(0.01)
-	tr, err := graph.NewTrainer(b, loss, adam, graph.ClipNorm(1))
+	tr, err := graph.NewTrainer(b, loss, adam)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetClip(1); err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(7, 8))
@@ -288,8 +291,11 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		}
 		loss := gorgonia.Must(gorgonia.Mean(gorgonia.Must(gorgonia.Square(gorgonia.Must(gorgonia.Sub(out, y))))))
 		s := solvers.NewAdam(0.01, solvers.WithSchedule(solvers.Cosine(10, 0)))
-		tr, err := graph.NewTrainer(b, loss, s, graph.ClipNorm(0.5))
+		tr, err := graph.NewTrainer(b, loss, s)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.SetClip(0.5); err != nil {
 			t.Fatal(err)
 		}
 		return run{ps, tr, s}
@@ -312,11 +318,11 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
-	if err := graph.SaveCheckpoint(path, first.ps, first.s, &graph.Extra{Meta: map[string]string{"epoch": "0"}}); err != nil {
+	if err := graph.SaveCheckpoint(path, first.ps, runOf(t, first.s), &graph.Extra{Meta: map[string]string{"epoch": "0"}}); err != nil {
 		t.Fatal(err)
 	}
 	second := newRun()
-	extra, err := graph.LoadCheckpoint(path, second.ps, second.s)
+	extra, err := loadInto(path, second.ps, second.s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +354,7 @@ func TestCheckpointErrors(t *testing.T) {
 	ps := graph.NewParams(graph.Seed(1))
 	newMLP(t, ps)
 	path := filepath.Join(dir, "ok.safetensors")
-	if err := graph.SaveCheckpoint(path, ps, solvers.NewSGD(0.1), nil); err != nil {
+	if err := graph.SaveCheckpoint(path, ps, runOf(t, solvers.NewSGD(0.1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(path)
@@ -390,7 +396,7 @@ func TestCheckpointErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := graph.LoadCheckpoint(c.path, c.ps, c.s)
+			_, err := loadInto(c.path, c.ps, c.s)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -404,7 +410,7 @@ func TestCheckpointErrors(t *testing.T) {
 	// A dtype mismatch is named.
 	ps64 := graph.NewParams(graph.Dtype(tensor.Float64))
 	newMLP(t, ps64)
-	if _, err := graph.LoadCheckpoint(path, ps64, nil); err == nil || !strings.Contains(err.Error(), "float32 in the file, float64 in the model") {
+	if _, err := loadInto(path, ps64, nil); err == nil || !strings.Contains(err.Error(), "float32 in the file, float64 in the model") {
 		t.Errorf("dtype mismatch: %v", err)
 	}
 }
@@ -536,4 +542,29 @@ func TestInitialisers(t *testing.T) {
 	if float32(graph.Float64s(w)[17]) != float32(graph.Float64s(wa)[17]) {
 		t.Error("float32 and float64 models of one seed start differently")
 	}
+}
+
+// runOf is a training run whose solver is s, to save a checkpoint with s's state; nil for nil.
+func runOf(t testing.TB, s solvers.Solver) *graph.Run {
+	if s == nil {
+		return nil
+	}
+	var r graph.Run
+	if err := r.UseSolver(s); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// loadInto loads a checkpoint into ps and, when s is not nil, its solver state into s.
+func loadInto(path string, ps *graph.Params, s solvers.Solver) (*graph.Extra, error) {
+	if s == nil {
+		return graph.LoadCheckpoint(path, ps, nil)
+	}
+	var r graph.Run
+	extra, err := graph.LoadCheckpoint(path, ps, &r)
+	if err != nil {
+		return nil, err
+	}
+	return extra, r.UseSolver(s)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	gonumgraph "gonum.org/v1/gonum/graph"
 	"gorgonia.org/gorgonia"
 )
 
@@ -127,18 +128,16 @@ func jointMembers(g *gorgonia.ExprGraph, key string) []*gorgonia.Node {
 
 // childrenOf lists the inputs of n's op, in order.
 func childrenOf(g *gorgonia.ExprGraph, n *gorgonia.Node) []*gorgonia.Node {
-	var out []*gorgonia.Node
-	it := g.From(n.ID())
-	for it != nil && it.Next() {
-		out = append(out, it.Node().(*gorgonia.Node))
-	}
-	return out
+	return nodesOf(g.From(n.ID()))
 }
 
 // parentsOf lists the nodes that take n as an input.
 func parentsOf(g *gorgonia.ExprGraph, n *gorgonia.Node) []*gorgonia.Node {
+	return nodesOf(g.To(n.ID()))
+}
+
+func nodesOf(it gonumgraph.Nodes) []*gorgonia.Node {
 	var out []*gorgonia.Node
-	it := g.To(n.ID())
 	for it != nil && it.Next() {
 		out = append(out, it.Node().(*gorgonia.Node))
 	}

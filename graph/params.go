@@ -21,8 +21,18 @@ type Params struct {
 	dtype  tensor.Dtype
 	src    *rand.PCG
 	rng    *rand.Rand
+	noise  *rand.PCG // this rank's own stream for noise inputs in a data-parallel run, or nil
 	order  []string
 	byName map[string]*Entry
+}
+
+// noiseRand is the source noise inputs (dropout masks) are drawn from: the model's, or in a
+// data-parallel run the rank's own stream.
+func (p *Params) noiseRand() *rand.Rand {
+	if p.noise != nil {
+		return rand.New(p.noise)
+	}
+	return p.rng
 }
 
 // Entry is one named value in a Params set.

@@ -2,8 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"gorgonia.org/gorgonia"
@@ -341,7 +341,7 @@ func (p *Program) sample(in *input, dst *tensor.Dense) {
 	}
 	s := p.scratch[:n]
 	clear(s) // a sampler may write only the non-zero values
-	in.sampler(p.b.ps.rng, s)
+	in.sampler(p.b.ps.noiseRand(), s)
 	switch d := dst.Data().(type) {
 	case []float32:
 		for i, v := range s {
@@ -361,14 +361,7 @@ func (p *Program) inputNames() []string {
 }
 
 // StateNames lists the carried state inputs, sorted.
-func (p *Program) StateNames() []string {
-	names := make([]string, 0, len(p.state))
-	for n := range p.state {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (p *Program) StateNames() []string { return slices.Sorted(maps.Keys(p.state)) }
 
 // State returns a copy of the current carried state, for a checkpoint.
 func (p *Program) State() map[string]*tensor.Dense {
@@ -404,11 +397,4 @@ func (p *Program) ResetState() {
 }
 
 // OutputNames lists the program's outputs, sorted.
-func (p *Program) OutputNames() []string {
-	names := make([]string, 0, len(p.outputs))
-	for n := range p.outputs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (p *Program) OutputNames() []string { return slices.Sorted(maps.Keys(p.outputs)) }

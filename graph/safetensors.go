@@ -5,11 +5,15 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 
 	"gorgonia.org/tensor"
 )
@@ -33,9 +37,51 @@ type stEntry struct {
 
 var stSizes = map[string]int{"F32": 4, "F64": 8, "U8": 1}
 
+// Checksums. unroll writes a CRC-32C (Castagnoli) of every tensor's bytes into the metadata,
+// under "crc32c.<name>", and one of the header, under "crc32c": a CRC of the header's
+// content in a canonical form (every entry's name, dtype, shape and byte range, and every
+// metadata pair but this one, in name order). The file stays an ordinary safetensors file (the
+// metadata holds strings only); DecodeSafetensors verifies the checksums when a file has them,
+// so that a flipped bit anywhere in tensors, names, shapes, ranges or metadata is refused. A
+// file written by other tools has none.
+const (
+	crcPrefix    = "crc32c."
+	crcHeaderKey = "crc32c"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// headerCRC is the CRC-32C of the canonical form of a header: entries by name and metadata
+// (without crcHeaderKey) by key.
+func headerCRC(entries map[string]stEntry, meta map[string]string) uint32 {
+	var b bytes.Buffer
+	for _, n := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[n]
+		fmt.Fprintf(&b, "t\x00%s\x00%s\x00%v\x00%d\x00%d\x00", n, e.Dtype, e.Shape, e.Offsets[0], e.Offsets[1])
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		if k != crcHeaderKey {
+			fmt.Fprintf(&b, "m\x00%s\x00%s\x00", k, meta[k])
+		}
+	}
+	return crc32.Checksum(b.Bytes(), castagnoli)
+}
+
+func crcString(c uint32) string { return fmt.Sprintf("%08x", c) }
+
 // EncodeSafetensors returns tensors (float32, float64 or uint8) and string metadata in the
-// safetensors format, tensors in name order.
+// safetensors format, tensors in name order, with the checksums of every tensor and of the
+// header in the metadata. The metadata keys "crc32c" and "crc32c.*" are reserved.
 func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string) ([]byte, error) {
+	for k := range meta {
+		if k == crcHeaderKey || strings.HasPrefix(k, crcPrefix) {
+			return nil, fmt.Errorf("safetensors: metadata key %q is reserved for checksums", k)
+		}
+	}
+	meta = maps.Clone(meta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		if n == metadataKey || n == "" {
@@ -45,9 +91,7 @@ func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string)
 	}
 	sort.Strings(names)
 	header := map[string]any{}
-	if len(meta) > 0 {
-		header[metadataKey] = meta
-	}
+	entries := map[string]stEntry{}
 	var data bytes.Buffer
 	for _, n := range names {
 		t := tensors[n]
@@ -77,8 +121,12 @@ func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string)
 		if shape == nil {
 			shape = []int{}
 		}
-		header[n] = stEntry{Dtype: dt, Shape: shape, Offsets: [2]int64{begin, int64(data.Len())}}
+		e := stEntry{Dtype: dt, Shape: shape, Offsets: [2]int64{begin, int64(data.Len())}}
+		header[n], entries[n] = e, e
+		meta[crcPrefix+n] = crcString(crc32.Checksum(data.Bytes()[begin:], castagnoli))
 	}
+	meta[crcHeaderKey] = crcString(headerCRC(entries, meta))
+	header[metadataKey] = meta
 	h, err := json.Marshal(header)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: header: %w", err)
@@ -94,8 +142,35 @@ func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string)
 
 // DecodeSafetensors parses a safetensors file's bytes. Anything malformed (a short or
 // oversized header, bad JSON, an unknown dtype, a shape that disagrees with its byte range,
-// ranges that overlap, leave holes or run past the end) is an error, never a panic.
+// ranges that overlap, leave holes or run past the end) is an error, never a panic. A file with
+// checksums (see EncodeSafetensors) must match every one of them; the metadata returned leaves
+// them out.
 func DecodeSafetensors(b []byte) (map[string]*tensor.Dense, map[string]string, error) {
+	ts, meta, _, err := decodeSafetensors(b)
+	return ts, meta, err
+}
+
+// decodeSafetensors is DecodeSafetensors, also reporting whether the file carried checksums
+// (all of them verified).
+func decodeSafetensors(b []byte) (map[string]*tensor.Dense, map[string]string, bool, error) {
+	ts, meta, err := decodeRaw(b)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	checked, err := verifyChecksums(b, meta)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for k := range meta {
+		if k == crcHeaderKey || strings.HasPrefix(k, crcPrefix) {
+			delete(meta, k)
+		}
+	}
+	return ts, meta, checked, nil
+}
+
+// decodeRaw parses the file without looking at checksums.
+func decodeRaw(b []byte) (map[string]*tensor.Dense, map[string]string, error) {
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("safetensors: file of %d bytes is too short for a header", len(b))
 	}
@@ -159,6 +234,51 @@ func DecodeSafetensors(b []byte) (map[string]*tensor.Dense, map[string]string, e
 		return nil, nil, fmt.Errorf("safetensors: %d data bytes but tensors cover %d (truncated or trailing garbage)", len(data), at)
 	}
 	return tensors, meta, nil
+}
+
+// verifyChecksums checks the header and tensor checksums of a file whose header and metadata
+// decodeRaw has parsed; it reports false for a file without them.
+func verifyChecksums(b []byte, meta map[string]string) (bool, error) {
+	want, ok := meta[crcHeaderKey]
+	if !ok {
+		for k := range meta {
+			if strings.HasPrefix(k, crcPrefix) {
+				return false, fmt.Errorf("safetensors: %s is present but the header checksum is missing (corrupt)", k)
+			}
+		}
+		return false, nil
+	}
+	n := binary.LittleEndian.Uint64(b[:8])
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(b[8:8+n], &raw) // parsed by decodeRaw already
+	delete(raw, metadataKey)
+	entries := make(map[string]stEntry, len(raw))
+	for name, r := range raw {
+		var e stEntry
+		_ = json.Unmarshal(r, &e)
+		entries[name] = e
+	}
+	if got := crcString(headerCRC(entries, meta)); got != want {
+		return false, fmt.Errorf("safetensors: header checksum %s does not match its content (%s): the file is corrupt", want, got)
+	}
+	data := b[8+n:]
+	for name, e := range entries {
+		c, ok := meta[crcPrefix+name]
+		if !ok {
+			return false, fmt.Errorf("safetensors: tensor %q has no checksum (corrupt)", name)
+		}
+		if got := crcString(crc32.Checksum(data[e.Offsets[0]:e.Offsets[1]], castagnoli)); got != c {
+			return false, fmt.Errorf("safetensors: tensor %q does not match its checksum: the file is corrupt", name)
+		}
+	}
+	for k := range meta {
+		if name, ok := strings.CutPrefix(k, crcPrefix); ok {
+			if _, ok := entries[name]; !ok {
+				return false, fmt.Errorf("safetensors: checksum %s names no tensor (corrupt)", k)
+			}
+		}
+	}
+	return true, nil
 }
 
 func decodeTensor(dtype string, shape []int, b []byte) *tensor.Dense {

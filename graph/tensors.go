@@ -62,29 +62,26 @@ func CopyInto(dst, src *tensor.Dense) error {
 	}
 	switch d := dst.Data().(type) {
 	case []float64:
-		switch s := src.Data().(type) {
-		case []float64:
-			copy(d, s)
-		case []float32:
-			for i, v := range s {
-				d[i] = float64(v)
-			}
-		default:
-			return fmt.Errorf("dtype %v is not float", src.Dtype())
+		return convertInto(d, src)
+	case []float32:
+		return convertInto(d, src)
+	}
+	return fmt.Errorf("dtype %v is not float", dst.Dtype())
+}
+
+// convertInto copies src's float32 or float64 values into d, converting them.
+func convertInto[D float32 | float64](d []D, src *tensor.Dense) error {
+	switch s := src.Data().(type) {
+	case []float64:
+		for i, v := range s {
+			d[i] = D(v)
 		}
 	case []float32:
-		switch s := src.Data().(type) {
-		case []float32:
-			copy(d, s)
-		case []float64:
-			for i, v := range s {
-				d[i] = float32(v)
-			}
-		default:
-			return fmt.Errorf("dtype %v is not float", src.Dtype())
+		for i, v := range s {
+			d[i] = D(v)
 		}
 	default:
-		return fmt.Errorf("dtype %v is not float", dst.Dtype())
+		return fmt.Errorf("dtype %v is not float", src.Dtype())
 	}
 	return nil
 }
