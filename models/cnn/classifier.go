@@ -1,11 +1,8 @@
 package cnn
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
-	"time"
+	"slices"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -16,309 +13,297 @@ import (
 	"github.com/unroll-ml/unroll/solvers"
 )
 
-// Model is what a Classifier trains: a layer from images (B, C, H, W) to logits (B, Classes).
-type Model interface {
-	nodes.Layer
-	Name() string
-	InputShape() (c, h, w int)
-	Classes() int
-}
+// The classifier's defaults: the training batch size, the learning rate of the default solver
+// (Adam) and the batch size of the evaluation graphs.
+const (
+	defaultBatch = 64
+	defaultLR    = 1e-3
+	evalBatch    = 500
+)
 
-// Classifier trains a Model with softmax cross-entropy and evaluates it. Training runs one
-// compiled graph of a fixed batch size; evaluation and prediction build graphs of their own
-// batch sizes from the same parameters. The training data's order, the position in the
-// current epoch and the history are part of the classifier's checkpoints, so a resumed run
-// continues exactly where it stopped.
+// Classifier trains a model that maps images (B, C, H, W) to class scores (B, Classes), the
+// logits of a softmax classifier, with softmax cross-entropy, and evaluates it. Training runs
+// through graph.Fit, the one training loop, on graphs compiled for the batch size asked;
+// evaluation and prediction build graphs of their own batch sizes from the same parameters.
+// The training run (graph.Run: solver, epochs, history, the training data's order and
+// position) is part of the classifier's checkpoints, so a resumed run continues exactly where
+// it stopped.
+//
+// Normalisation: the classifier records the normalisation of the data it was trained on
+// (data.ImageSet.Norm; none for a set that records none, which trains on values in [0, 1])
+// and saves it in its checkpoints. A set that records no normalisation, given to Fit,
+// Evaluate or Predict, is normalised as the training data was; a set normalised otherwise is
+// an error.
 //
 // A Classifier is not safe for concurrent use: Predict and Evaluate keep the programs they
 // compile, and Fit updates the parameters. To predict from several goroutines, let each
-// compile its own evaluation program from Params and Model (graph.NewBuilder in graph.Eval
-// mode, Model().Forward, graph.Compile): the programs only read the parameters, so they may
-// run together, but not while Fit or Load changes them.
+// compile its own evaluation program from the model (graph.NewBuilder over Model().Params()
+// in graph.Eval mode, Model().Forward, graph.Compile): the programs only read the parameters,
+// so they may run together, but not while Fit or a Load changes them.
 type Classifier struct {
-	model     Model
-	ps        *graph.Params
-	solver    solvers.Solver
-	batch     int
-	evalBatch int
-	trainer   *graph.Trainer
-	evals     map[int]*graph.Program
+	model   nodes.Model
+	ps      *graph.Params
+	input   []int // (C, H, W)
+	classes int
+
+	run      graph.Run
+	batch    int // the run's training batch size; 0 until the run has one
+	trainers map[int]*graph.Trainer
+	evals    map[int]*graph.Program
 
 	iter    *data.ImageBatches
-	iterSet *data.ImageSet
-	pending []byte // a loaded iterator position, applied when Fit makes the iterator
-	run     runState
+	iterSet *data.ImageSet // the caller's set the iterator serves
+
+	norm      data.Normalization // of the training data
+	normKnown bool               // whether norm is known: trained, or read from a checkpoint
 }
 
-// runState is the position of a training run, saved in checkpoints.
-type runState struct {
-	Epoch   int       // completed epochs
-	Step    int       // training steps taken
-	Partial epochSums // sums over the current, unfinished epoch
-	History History
-}
-
-type epochSums struct {
-	Loss    float64
-	Correct int
-	Seen    int
-	Steps   int
-	Seconds float64
-}
-
-// History is what Fit measured, one entry per completed epoch.
-type History struct {
-	Epochs []EpochStats
-}
-
-// EpochStats are one epoch's figures. The test figures are set when Fit has a test set.
-type EpochStats struct {
-	Epoch           int // from 1
-	Steps           int
-	TrainLoss       float64
-	TrainAccuracy   float64
-	HasTest         bool
-	TestLoss        float64
-	TestAccuracy    float64
-	Seconds         float64 // training time of the epoch
-	ImagesPerSecond float64
-}
-
-// Option configures NewClassifier.
-type Option func(*classifierConfig)
-
-type classifierConfig struct {
-	batch, evalBatch int
-	clip             float64
-}
-
-// Batch sets the training batch size (default 64).
-func Batch(n int) Option { return func(c *classifierConfig) { c.batch = n } }
-
-// EvalBatch sets the batch size of evaluation graphs (default 500).
-func EvalBatch(n int) Option { return func(c *classifierConfig) { c.evalBatch = n } }
-
-// ClipNorm clips the gradients' global norm at max (default: no clipping).
-func ClipNorm(max float64) Option { return func(c *classifierConfig) { c.clip = max } }
-
-// NewClassifier builds the training graph of model over ps and returns a classifier that
-// updates it with s.
-func NewClassifier(ps *graph.Params, model Model, s solvers.Solver, opts ...Option) (*Classifier, error) {
-	cfg := classifierConfig{batch: 64, evalBatch: 500}
-	for _, o := range opts {
-		o(&cfg)
+// NewClassifier returns a classifier of model, which must take images (C, H, W) (its
+// InputShape) and give class scores of shape (batch, classes). The solver is a fit option
+// (graph.Solver).
+func NewClassifier(model nodes.Model) (*Classifier, error) {
+	if model == nil {
+		return nil, fmt.Errorf("classifier: no model")
 	}
-	if model == nil || ps == nil || s == nil {
-		return nil, fmt.Errorf("classifier: needs parameters, a model and a solver")
+	ps := model.Params()
+	if ps == nil {
+		return nil, fmt.Errorf("classifier: %s has no parameters (nil Params)", model.Name())
 	}
-	if cfg.batch < 1 || cfg.evalBatch < 1 {
-		return nil, fmt.Errorf("classifier: batch sizes must be positive, got %d and %d", cfg.batch, cfg.evalBatch)
+	in := model.InputShape()
+	if len(in) != 3 {
+		return nil, fmt.Errorf("classifier: %s takes examples of shape %v; a classifier takes images (channels, height, width)", model.Name(), in)
 	}
-	c := &Classifier{model: model, ps: ps, solver: s, batch: cfg.batch, evalBatch: cfg.evalBatch, evals: map[int]*graph.Program{}}
-	b := graph.NewBuilder(ps, graph.Train)
-	logits, err := c.logits(b, cfg.batch)
+	// Build the model once, for one image, to learn its number of classes.
+	b := graph.NewBuilder(ps, graph.Eval)
+	x, err := b.Input("x", append([]int{1}, in...)...)
+	if err != nil {
+		return nil, fmt.Errorf("classifier: %w", err)
+	}
+	y, err := model.Forward(b, x)
+	if err != nil {
+		return nil, fmt.Errorf("classifier: %w", err)
+	}
+	if s := y.Shape(); len(s) != 2 || s[1] < 1 {
+		return nil, fmt.Errorf("classifier: %s gives outputs of shape %v for one image; a classifier needs (batch, classes)", model.Name(), s)
+	}
+	c := &Classifier{model: model, ps: ps, input: in, classes: y.Shape()[1],
+		trainers: map[int]*graph.Trainer{}, evals: map[int]*graph.Program{}}
+	c.run.SetExtra(c.extra)
+	return c, nil
+}
+
+// Model is the classifier's model.
+func (c *Classifier) Model() nodes.Model { return c.model }
+
+// Params is the parameter set the classifier trains, the model's.
+func (c *Classifier) Params() *graph.Params { return c.ps }
+
+// Run is the training run: its solver, completed epochs, steps and history.
+func (c *Classifier) Run() *graph.Run { return &c.run }
+
+// Classes is the number of classes, the size of the model's output.
+func (c *Classifier) Classes() int { return c.classes }
+
+// Normalization is the normalisation of the data the classifier was trained on; known is false
+// before it was trained or loaded one from a checkpoint.
+func (c *Classifier) Normalization() (n data.Normalization, known bool) {
+	return c.norm, c.normKnown
+}
+
+// Fit trains on train with the fit options (graph.Epochs, graph.Steps, graph.Batch,
+// graph.Solver, graph.ClipNorm, graph.Schedule, graph.Validation with an image set,
+// graph.OnStep, graph.OnEpoch, graph.Checkpoints, graph.EarlyStopping) and returns the history
+// of every completed epoch, across resumes. Epochs is a count to run in this call: a second
+// Fit(train, graph.Epochs(2)) trains two more epochs.
+//
+// The defaults: one epoch; batches of 64 images, shuffled from the parameters' random source,
+// each epoch's last short batch left out; Adam with learning rate 1e-3 when neither the
+// options nor an earlier Fit gave a solver (a run keeps its solver, and a checkpoint's solver
+// state is restored into the next Fit's). A run keeps its batch size: the first Fit (or the
+// checkpoint loaded) sets it, and a later Fit that asks for another is an error.
+func (c *Classifier) Fit(train *data.ImageSet, opts ...graph.FitOption) (*graph.History, error) {
+	cfg, err := graph.NewFitConfig(opts...)
 	if err != nil {
 		return nil, err
 	}
-	y, err := b.Input("y", cfg.batch)
+	set, err := c.prepare(train, "training set", true)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Validation != nil {
+		if _, ok := cfg.Validation.(*data.ImageSet); !ok {
+			return nil, fmt.Errorf("classifier: the validation set is a %T, want a *data.ImageSet", cfg.Validation)
+		}
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = c.batch
+		if cfg.Batch == 0 {
+			cfg.Batch = defaultBatch
+		}
+	}
+	if c.batch != 0 && cfg.Batch != c.batch {
+		return nil, fmt.Errorf("classifier: the run was trained with batch %d, this Fit asks for %d (a run keeps its batch size)", c.batch, cfg.Batch)
+	}
+	if cfg.Solver == nil && c.run.Solver() == nil {
+		cfg.Solver = solvers.NewAdam(defaultLR)
+	}
+	if err := c.startIterator(train, set, cfg.Batch); err != nil {
+		return nil, err
+	}
+	c.norm, c.normKnown = set.Norm, true
+	return graph.Fit[*data.ImageBatch](c, &c.run, imageData{c.iter}, cfg)
+}
+
+// imageData is the training iterator as graph.Fit takes it; its position passes through to
+// the run's checkpoints.
+type imageData struct{ *data.ImageBatches }
+
+func (d imageData) Pass() graph.Pass[*data.ImageBatch] { return d.ImageBatches.Pass() }
+
+// startIterator makes the training iterator over set (train normalised), or keeps the one of
+// an earlier Fit over the same images, which continues where it stopped.
+func (c *Classifier) startIterator(train, set *data.ImageSet, batch int) error {
+	if c.iter != nil && sameImages(c.iterSet, train) {
+		return nil
+	}
+	it, err := data.NewImageBatches(set, batch, data.Shuffle(c.ps.Rand()), data.DropLast(), data.Dtype(c.ps.Dtype()))
+	if err != nil {
+		return fmt.Errorf("fit: %w", err)
+	}
+	c.iter, c.iterSet, c.batch = it, train, batch
+	return nil
+}
+
+// sameImages reports whether a and b are the same images and labels in the same memory (the
+// same set, or two equal Head or Subset views of one).
+func sameImages(a, b *data.ImageSet) bool {
+	if a == b {
+		return true
+	}
+	if a.N != b.N || a.C != b.C || a.H != b.H || a.W != b.W || len(a.Pixels) != len(b.Pixels) || len(a.Values) != len(b.Values) ||
+		!slices.Equal(a.Norm.Mean, b.Norm.Mean) || !slices.Equal(a.Norm.Std, b.Norm.Std) {
+		return false
+	}
+	return &a.Labels[0] == &b.Labels[0] && (a.Pixels == nil || &a.Pixels[0] == &b.Pixels[0]) && (a.Values == nil || &a.Values[0] == &b.Values[0])
+}
+
+// TrainBatch trains on one batch with the solver and clipping of cfg: one solver update, on a
+// training graph compiled for the batch's size (and kept). Fit calls it (graph.Learner).
+func (c *Classifier) TrainBatch(batch *data.ImageBatch, cfg *graph.FitConfig) (graph.BatchStats, error) {
+	if batch == nil || batch.X == nil || len(batch.Labels) == 0 {
+		return graph.BatchStats{}, fmt.Errorf("classifier: empty batch")
+	}
+	n := len(batch.Labels)
+	tr, err := c.trainer(n)
+	if err != nil {
+		return graph.BatchStats{}, err
+	}
+	tr.SetSolver(cfg.Solver)
+	if err := tr.SetClip(cfg.Clip); err != nil {
+		return graph.BatchStats{}, err
+	}
+	res, err := tr.Step(graph.Feeds{"x": c.convert(batch.X), "y": labelTensor(c.ps.Dtype(), batch.Labels)})
+	if err != nil {
+		return graph.BatchStats{}, err
+	}
+	return graph.BatchStats{Loss: res.Loss, Examples: n, Correct: correct(res.Outputs["logits"], batch.Labels), GradNorm: res.GradNorm}, nil
+}
+
+// trainer returns the training graph for batches of n images, compiling it the first time.
+func (c *Classifier) trainer(n int) (*graph.Trainer, error) {
+	if tr, ok := c.trainers[n]; ok {
+		return tr, nil
+	}
+	b := graph.NewBuilder(c.ps, graph.Train)
+	logits, err := c.logits(b, n)
+	if err != nil {
+		return nil, err
+	}
+	y, err := b.Input("y", n)
+	if err != nil {
+		return nil, fmt.Errorf("classifier: %w", err)
 	}
 	loss, err := nodes.SoftmaxCrossEntropy(b, logits, y)
 	if err != nil {
 		return nil, fmt.Errorf("classifier: %w", err)
 	}
-	var topts []graph.TrainOption
-	topts = append(topts, graph.WithOutputs(map[string]*gorgonia.Node{"logits": logits}))
-	if cfg.clip > 0 {
-		topts = append(topts, graph.ClipNorm(cfg.clip))
-	}
-	if c.trainer, err = graph.NewTrainer(b, loss, s, topts...); err != nil {
+	tr, err := graph.NewTrainer(b, loss, nil, graph.WithOutputs(map[string]*gorgonia.Node{"logits": logits}))
+	if err != nil {
 		return nil, fmt.Errorf("classifier: %w", err)
 	}
-	return c, nil
+	c.trainers[n] = tr
+	return tr, nil
 }
 
-// logits declares the image input "x" of a graph and applies the model.
-func (c *Classifier) logits(b *graph.Builder, batch int) (*gorgonia.Node, error) {
-	ch, h, w := c.model.InputShape()
-	x, err := b.Input("x", batch, ch, h, w)
+// logits declares the image input "x" of a graph for batches of n and applies the model.
+func (c *Classifier) logits(b *graph.Builder, n int) (*gorgonia.Node, error) {
+	x, err := b.Input("x", append([]int{n}, c.input...)...)
 	if err != nil {
 		return nil, fmt.Errorf("classifier: %w", err)
 	}
 	return c.model.Forward(b, x)
 }
 
-// Model is the classifier's model.
-func (c *Classifier) Model() Model { return c.model }
-
-// Params is the parameter set the classifier trains.
-func (c *Classifier) Params() *graph.Params { return c.ps }
-
-// Solver is the classifier's solver.
-func (c *Classifier) Solver() solvers.Solver { return c.solver }
-
-// History is what training measured so far.
-func (c *Classifier) History() History { return c.run.History }
-
-// Steps is the number of training steps taken so far (across resumes).
-func (c *Classifier) Steps() int { return c.run.Step }
-
-// Epochs is the number of completed epochs.
-func (c *Classifier) Epochs() int { return c.run.Epoch }
-
-// FitOption configures Fit.
-type FitOption func(*fitConfig)
-
-type fitConfig struct {
-	epochs   int
-	maxSteps int
-	test     *data.ImageSet
-	onStep   func(Progress)
-	onEpoch  func(EpochStats)
-}
-
-// Epochs sets the total number of epochs to train, counting those of earlier runs resumed
-// from a checkpoint (default 1).
-func Epochs(n int) FitOption { return func(c *fitConfig) { c.epochs = n } }
-
-// MaxSteps stops training after n steps in all (counting resumed ones), even in mid-epoch.
-func MaxSteps(n int) FitOption { return func(c *fitConfig) { c.maxSteps = n } }
-
-// TestSet evaluates set after every epoch.
-func TestSet(set *data.ImageSet) FitOption { return func(c *fitConfig) { c.test = set } }
-
-// OnStep calls f after every training step.
-func OnStep(f func(Progress)) FitOption { return func(c *fitConfig) { c.onStep = f } }
-
-// OnEpoch calls f after every epoch, with its figures.
-func OnEpoch(f func(EpochStats)) FitOption { return func(c *fitConfig) { c.onEpoch = f } }
-
-// Progress describes the training step just taken.
-type Progress struct {
-	Step          int // in all, from 1
-	Epoch         int // from 1
-	StepInEpoch   int // from 1
-	StepsPerEpoch int
-	Loss          float64
-	Images        int // images trained on in this call of Fit
-	Elapsed       time.Duration
-}
-
-// Fit trains on train, in shuffled batches drawn from the parameters' random source (the last
-// partial batch of each epoch is left out), until Epochs or MaxSteps is reached. It returns the
-// history of every completed epoch, across resumes.
-func (c *Classifier) Fit(train *data.ImageSet, opts ...FitOption) (*History, error) {
-	cfg := fitConfig{epochs: 1}
-	for _, o := range opts {
-		o(&cfg)
+// Validate scores the model on a validation set, a *data.ImageSet (graph.Learner; the
+// graph.Validation option of Fit).
+func (c *Classifier) Validate(set any) (graph.Metrics, error) {
+	s, ok := set.(*data.ImageSet)
+	if !ok {
+		return graph.Metrics{}, fmt.Errorf("classifier: the validation set is a %T, want a *data.ImageSet", set)
 	}
-	if cfg.epochs < 1 || cfg.maxSteps < 0 {
-		return nil, fmt.Errorf("fit: epochs must be positive (got %d) and max steps non-negative (got %d)", cfg.epochs, cfg.maxSteps)
-	}
-	if err := c.checkSet(train, "training set"); err != nil {
-		return nil, err
-	}
-	if err := c.startIterator(train); err != nil {
-		return nil, err
-	}
-	per := c.iter.NumBatches()
-	if per == 0 {
-		return nil, fmt.Errorf("fit: the training set has %d images, fewer than one batch of %d", train.Len(), c.batch)
-	}
-	start := time.Now()
-	images := 0
-	for c.run.Epoch < cfg.epochs {
-		epochStart := time.Now()
-		for {
-			if cfg.maxSteps > 0 && c.run.Step >= cfg.maxSteps {
-				c.run.Partial.Seconds += time.Since(epochStart).Seconds()
-				return &c.run.History, nil
-			}
-			batch, ok := c.iter.Next()
-			if !ok {
-				break
-			}
-			res, err := c.trainer.Step(graph.Feeds{"x": batch.X, "y": labelTensor(c.ps.Dtype(), batch.Labels)})
-			if err != nil {
-				return &c.run.History, fmt.Errorf("fit: epoch %d: %w", c.run.Epoch+1, err)
-			}
-			c.run.Step++
-			p := &c.run.Partial
-			p.Steps++
-			p.Loss += res.Loss
-			p.Correct += correct(res.Outputs["logits"], batch.Labels)
-			p.Seen += len(batch.Labels)
-			images += len(batch.Labels)
-			if cfg.onStep != nil {
-				cfg.onStep(Progress{Step: c.run.Step, Epoch: c.run.Epoch + 1, StepInEpoch: p.Steps, StepsPerEpoch: per,
-					Loss: res.Loss, Images: images, Elapsed: time.Since(start)})
-			}
-		}
-		c.run.Partial.Seconds += time.Since(epochStart).Seconds()
-		st := c.closeEpoch()
-		if cfg.test != nil {
-			ev, err := c.Evaluate(cfg.test)
-			if err != nil {
-				return &c.run.History, err
-			}
-			st.HasTest, st.TestLoss, st.TestAccuracy = true, ev.Loss, ev.Accuracy
-		}
-		c.run.History.Epochs = append(c.run.History.Epochs, st)
-		if cfg.onEpoch != nil {
-			cfg.onEpoch(st)
-		}
-	}
-	return &c.run.History, nil
-}
-
-// closeEpoch turns the partial sums into an epoch's figures and starts the next epoch.
-func (c *Classifier) closeEpoch() EpochStats {
-	p := c.run.Partial
-	c.run.Epoch++
-	st := EpochStats{Epoch: c.run.Epoch, Steps: p.Steps, Seconds: p.Seconds}
-	if p.Steps > 0 {
-		st.TrainLoss = p.Loss / float64(p.Steps)
-		st.TrainAccuracy = float64(p.Correct) / float64(p.Seen)
-	}
-	if p.Seconds > 0 {
-		st.ImagesPerSecond = float64(p.Seen) / p.Seconds
-	}
-	c.run.Partial = epochSums{}
-	c.iter.Reset()
-	return st
-}
-
-func (c *Classifier) startIterator(train *data.ImageSet) error {
-	if c.iter != nil && c.iterSet == train {
-		return nil
-	}
-	it, err := data.NewImageBatches(train, c.batch, data.Shuffle(c.ps.Rand()), data.DropLast(), data.Dtype(c.ps.Dtype()))
+	ev, err := c.Evaluate(s)
 	if err != nil {
-		return fmt.Errorf("fit: %w", err)
+		return graph.Metrics{}, err
 	}
-	if c.pending != nil {
-		if err := it.UnmarshalBinary(c.pending); err != nil {
-			return fmt.Errorf("fit: the checkpoint's data position does not fit this training set: %w", err)
-		}
-		c.pending = nil
-	}
-	c.iter, c.iterSet = it, train
-	return nil
+	return graph.Metrics{Loss: ev.Loss, Accuracy: ev.Accuracy, HasAccuracy: true, N: ev.N}, nil
 }
 
-func (c *Classifier) checkSet(set *data.ImageSet, what string) error {
+// prepare checks that set fits the model (images of its shape; with labels, no label beyond
+// its classes) and returns it normalised as the training data was (see Classifier).
+func (c *Classifier) prepare(set *data.ImageSet, what string, labels bool) (*data.ImageSet, error) {
 	if set == nil || set.Len() == 0 {
-		return fmt.Errorf("classifier: the %s is empty", what)
+		return nil, fmt.Errorf("classifier: the %s is empty", what)
 	}
-	ch, h, w := c.model.InputShape()
-	if ch != 1 || set.H != h || set.W != w {
-		return fmt.Errorf("classifier: the %s has %dx%d images, %s expects %dx%dx%d", what, set.H, set.W, c.model.Name(), ch, h, w)
+	ch, h, w := c.input[0], c.input[1], c.input[2]
+	switch {
+	case set.Channels() != ch:
+		return nil, fmt.Errorf("classifier: the %s has images of %d channels, %s expects %dx%dx%d", what, set.Channels(), c.model.Name(), ch, h, w)
+	case set.H != h || set.W != w:
+		return nil, fmt.Errorf("classifier: the %s has %dx%d images, %s expects %dx%dx%d", what, set.H, set.W, c.model.Name(), ch, h, w)
+	case labels && set.Classes > c.classes:
+		return nil, fmt.Errorf("classifier: the %s has %d classes, %s has %d outputs", what, set.Classes, c.model.Name(), c.classes)
 	}
-	if set.Classes > c.model.Classes() {
-		return fmt.Errorf("classifier: the %s has %d classes, %s has %d outputs", what, set.Classes, c.model.Name(), c.model.Classes())
+	if labels {
+		for i, l := range set.Labels {
+			if l < 0 || l >= c.classes {
+				return nil, fmt.Errorf("classifier: the %s has label %d at index %d, %s has %d outputs", what, l, i, c.model.Name(), c.classes)
+			}
+		}
 	}
-	return nil
+	switch {
+	case !c.normKnown:
+		return set, nil
+	case set.Norm.IsZero():
+		if c.norm.IsZero() {
+			return set, nil
+		}
+		s, err := set.Normalize(c.norm)
+		if err != nil {
+			return nil, fmt.Errorf("classifier: the %s: %w", what, err)
+		}
+		return s, nil
+	case !slices.Equal(set.Norm.Mean, c.norm.Mean) || !slices.Equal(set.Norm.Std, c.norm.Std):
+		return nil, fmt.Errorf("classifier: the %s is normalised with %v, the training data with %v (normalise every set with the training set's statistics)", what, set.Norm, c.norm)
+	}
+	return set, nil
+}
+
+// convert returns x in the parameters' dtype.
+func (c *Classifier) convert(x *tensor.Dense) *tensor.Dense {
+	if x.Dtype() == c.ps.Dtype() {
+		return x
+	}
+	return graph.Convert(x, c.ps.Dtype())
 }
 
 // labelTensor holds class ids as the float labels the loss takes.
@@ -351,191 +336,4 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
-}
-
-// Evaluation is a classifier's performance on a data set.
-type Evaluation struct {
-	Accuracy  float64
-	Loss      float64 // mean softmax cross-entropy
-	Confusion [][]int // Confusion[true][predicted]
-	N         int
-}
-
-// Evaluate runs the model in evaluation mode over every image of set (in batches of the
-// evaluation batch size; the last partial batch runs in a graph of its own size).
-func (c *Classifier) Evaluate(set *data.ImageSet) (*Evaluation, error) {
-	if err := c.checkSet(set, "evaluation set"); err != nil {
-		return nil, err
-	}
-	it, err := data.NewImageBatches(set, min(c.evalBatch, set.Len()), data.Dtype(c.ps.Dtype()))
-	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
-	k := c.model.Classes()
-	ev := &Evaluation{Confusion: make([][]int, k)}
-	for i := range ev.Confusion {
-		ev.Confusion[i] = make([]int, k)
-	}
-	var loss float64
-	for batch, ok := it.Next(); ok; batch, ok = it.Next() {
-		probs, err := c.scores(batch.X)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: %w", err)
-		}
-		for i, l := range batch.Labels {
-			row := probs[i*k : (i+1)*k]
-			loss -= math.Log(math.Max(row[l], 1e-300))
-			ev.Confusion[l][argmax(row)]++
-		}
-		ev.N += len(batch.Labels)
-	}
-	diag := 0
-	for i := range ev.Confusion {
-		diag += ev.Confusion[i][i]
-	}
-	ev.Accuracy = float64(diag) / float64(ev.N)
-	ev.Loss = loss / float64(ev.N)
-	return ev, nil
-}
-
-// Predict returns the most likely class of each image of x (B, C, H, W), normalised as the
-// training data was, and the class probabilities (B rows of Classes values).
-func (c *Classifier) Predict(x *tensor.Dense) ([]int, [][]float64, error) {
-	probs, err := c.scores(x)
-	if err != nil {
-		return nil, nil, fmt.Errorf("predict: %w", err)
-	}
-	k := c.model.Classes()
-	n := len(probs) / k
-	classes := make([]int, n)
-	rows := make([][]float64, n)
-	for i := range rows {
-		rows[i] = probs[i*k : (i+1)*k]
-		classes[i] = argmax(rows[i])
-	}
-	return classes, rows, nil
-}
-
-// scores runs an evaluation graph of x's batch size and returns softmax probabilities (B*K).
-func (c *Classifier) scores(x *tensor.Dense) ([]float64, error) {
-	if x == nil || x.Dims() != 4 {
-		return nil, fmt.Errorf("images must be (batch, channels, height, width)")
-	}
-	x = graph.Convert(x, c.ps.Dtype())
-	n := x.Shape()[0]
-	prog, ok := c.evals[n]
-	if !ok {
-		b := graph.NewBuilder(c.ps, graph.Eval)
-		logits, err := c.logits(b, n)
-		if err != nil {
-			return nil, err
-		}
-		p, err := nodes.Softmax{}.Forward(b, logits)
-		if err != nil {
-			return nil, err
-		}
-		if prog, err = graph.Compile(b, map[string]*gorgonia.Node{"probs": p}); err != nil {
-			return nil, err
-		}
-		c.evals[n] = prog
-	}
-	out, err := prog.Run(graph.Feeds{"x": x})
-	if err != nil {
-		return nil, err
-	}
-	return graph.Float64s(out["probs"]), nil
-}
-
-// Save writes a checkpoint: parameters, solver, random source, the training data's order and
-// position, and the history.
-func (c *Classifier) Save(path string) error {
-	extra := &graph.Extra{Blobs: map[string][]byte{}, Meta: map[string]string{"model": c.model.Name()}}
-	if c.iter != nil {
-		b, err := c.iter.MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
-		extra.Blobs["train_data"] = b
-	} else if c.pending != nil {
-		extra.Blobs["train_data"] = c.pending
-	}
-	run, err := json.Marshal(c.run)
-	if err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	extra.Meta["run"] = string(run)
-	extra.Meta["batch"] = strconv.Itoa(c.batch)
-	return graph.SaveCheckpoint(path, c.ps, c.solver, extra)
-}
-
-// Load restores a checkpoint written by Save into the classifier; the next Fit continues the
-// saved run.
-func (c *Classifier) Load(path string) error {
-	ck, err := graph.ReadCheckpoint(path)
-	if err != nil {
-		return err
-	}
-	if m := ck.Extra.Meta["model"]; m != c.model.Name() {
-		return fmt.Errorf("checkpoint %s holds a %q model, not %q", path, m, c.model.Name())
-	}
-	if bs := ck.Extra.Meta["batch"]; bs != strconv.Itoa(c.batch) {
-		return fmt.Errorf("checkpoint %s was trained with batch %s, this classifier uses %d", path, bs, c.batch)
-	}
-	var run runState
-	if err := json.Unmarshal([]byte(ck.Extra.Meta["run"]), &run); err != nil {
-		return fmt.Errorf("checkpoint %s: run state: %w", path, err)
-	}
-	if err := ck.Restore(c.ps, c.solver); err != nil {
-		return err
-	}
-	c.run = run
-	c.iter, c.iterSet, c.pending = nil, nil, ck.Extra.Blobs["train_data"]
-	return nil
-}
-
-// FeatureMap is the activation of one convolution's channels for one image.
-type FeatureMap struct {
-	Name    string
-	C, H, W int
-	Values  []float64 // (C, H, W), row-major
-}
-
-// FeatureMaps runs one image x (1, C, H, W) through the model in evaluation mode and returns
-// the activations after each convolution, in order. The model must be a *Net.
-func (c *Classifier) FeatureMaps(x *tensor.Dense) ([]FeatureMap, error) {
-	net, ok := c.model.(*Net)
-	if !ok {
-		return nil, fmt.Errorf("feature maps: %s is not a cnn.Net", c.model.Name())
-	}
-	ch, h, w := net.InputShape()
-	if x == nil || !x.Shape().Eq(tensor.Shape{1, ch, h, w}) {
-		return nil, fmt.Errorf("feature maps: want one image of shape (1, %d, %d, %d)", ch, h, w)
-	}
-	b := graph.NewBuilder(c.ps, graph.Eval)
-	in, err := b.Input("x", 1, ch, h, w)
-	if err != nil {
-		return nil, err
-	}
-	_, maps, err := net.FeatureMaps(b, in)
-	if err != nil {
-		return nil, fmt.Errorf("feature maps: %w", err)
-	}
-	outs := map[string]*gorgonia.Node{}
-	for _, m := range maps {
-		outs[m.Name] = m.Node
-	}
-	prog, err := graph.Compile(b, outs)
-	if err != nil {
-		return nil, fmt.Errorf("feature maps: %w", err)
-	}
-	vals, err := prog.Run(graph.Feeds{"x": graph.Convert(x, c.ps.Dtype())})
-	if err != nil {
-		return nil, fmt.Errorf("feature maps: %w", err)
-	}
-	res := make([]FeatureMap, len(maps))
-	for i, m := range maps {
-		s := m.Node.Shape()
-		res[i] = FeatureMap{Name: m.Name, C: s[1], H: s[2], W: s[3], Values: graph.Float64s(vals[m.Name])}
-	}
-	return res, nil
 }

@@ -16,26 +16,20 @@ import (
 
 // TestPredictFromSeveralGoroutines serves a trained LeNet-5 from four goroutines at once, the
 // way the Classifier's documentation gives: each compiles its own evaluation program from the
-// classifier's Params and Model. Their predictions must equal those of Classifier.Predict run
+// classifier's model. Their predictions must equal those of Classifier.PredictTensor run
 // alone; `go test -race` checks that the goroutines share nothing unsafely.
 func TestPredictFromSeveralGoroutines(t *testing.T) {
 	train, test := mnist(t)
-	ps := graph.NewParams(graph.Seed(2))
-	net, err := cnn.NewLeNet5(ps, cnn.Dropout(0.2))
+	net, err := cnn.NewLeNet5(graph.NewParams(graph.Seed(2)), cnn.Dropout(0.2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clf, err := cnn.NewClassifier(ps, net, solvers.NewAdam(2e-3), cnn.Batch(32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clf := newClassifier(t, net)
 	steps := 20
 	if testing.Short() {
 		steps = 5
 	}
-	if _, err := clf.Fit(train.Head(640), cnn.MaxSteps(steps)); err != nil {
-		t.Fatal(err)
-	}
+	fit(t, clf, train.Head(640), graph.Steps(steps), graph.Batch(32), graph.Solver(solvers.NewAdam(2e-3)))
 	const workers, batch = 4, 25
 	it, err := data.NewImageBatches(test.Head(workers*batch), batch)
 	if err != nil {
@@ -43,8 +37,9 @@ func TestPredictFromSeveralGoroutines(t *testing.T) {
 	}
 	var batches []*data.ImageBatch
 	var want [][]int
-	for b, ok := it.Next(); ok; b, ok = it.Next() {
-		classes, _, err := clf.Predict(b.X)
+	pass := it.Pass()
+	for b, ok := pass.Next(); ok; b, ok = pass.Next() {
+		classes, _, err := clf.PredictTensor(b.X)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,41 +53,7 @@ func TestPredictFromSeveralGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One evaluation program per goroutine, from the shared parameters.
-			b := graph.NewBuilder(clf.Params(), graph.Eval)
-			c, h, wd := clf.Model().InputShape()
-			x, err := b.Input("x", batch, c, h, wd)
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			logits, err := clf.Model().Forward(b, x)
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			probs, err := nodes.Softmax{}.Forward(b, logits)
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			prog, err := graph.Compile(b, map[string]*gorgonia.Node{"probs": probs})
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			defer prog.Close()
-			out, err := prog.Run(graph.Feeds{"x": batches[w].X})
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			p := graph.Float64s(out["probs"])
-			k := clf.Model().Classes()
-			for i := range batch {
-				row := p[i*k : (i+1)*k]
-				got[w] = append(got[w], slices.Index(row, slices.Max(row)))
-			}
+			got[w], errs[w] = predictAlone(clf.Model(), batches[w].X.Shape()[0], batches[w])
 		}()
 	}
 	wg.Wait()
@@ -101,7 +62,38 @@ func TestPredictFromSeveralGoroutines(t *testing.T) {
 			t.Fatalf("goroutine %d: %v", w, errs[w])
 		}
 		if !slices.Equal(got[w], want[w]) {
-			t.Errorf("goroutine %d predicted %v, Predict alone %v", w, got[w], want[w])
+			t.Errorf("goroutine %d predicted %v, PredictTensor alone %v", w, got[w], want[w])
 		}
 	}
+}
+
+// predictAlone compiles an evaluation program of its own from the model's parameters and
+// predicts the classes of b.
+func predictAlone(model nodes.Model, batch int, b *data.ImageBatch) ([]int, error) {
+	g := graph.NewBuilder(model.Params(), graph.Eval)
+	x, err := g.Input("x", append([]int{batch}, model.InputShape()...)...)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := model.Forward(g, x)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := graph.Compile(g, map[string]*gorgonia.Node{"logits": logits})
+	if err != nil {
+		return nil, err
+	}
+	defer prog.Close()
+	out, err := prog.Run(graph.Feeds{"x": b.X})
+	if err != nil {
+		return nil, err
+	}
+	p := graph.Float64s(out["logits"])
+	k := len(p) / batch
+	var classes []int
+	for i := range batch {
+		row := p[i*k : (i+1)*k]
+		classes = append(classes, slices.Index(row, slices.Max(row)))
+	}
+	return classes, nil
 }

@@ -11,15 +11,15 @@ import (
 	"github.com/unroll-ml/unroll/solvers"
 )
 
-// trainW1 trains the W1 net for a few steps of Adam on fixed random data, with the matrix
-// products and the ops' parallel loops on the given number of threads, and returns the
-// parameters and the losses.
+// trainW1 trains the net of workload W1 (cnn.NewSmallCNN) for a few steps of Adam on fixed
+// random data, with the matrix products and the ops' parallel loops on the given number of
+// threads, and returns the parameters and the losses.
 func trainW1(t *testing.T, threads int) (*graph.Params, []float64) {
 	t.Helper()
 	defer compute.SetThreads(compute.SetThreads(threads))
 	const batch, steps = 16, 3
 	ps := graph.NewParams(graph.Seed(7))
-	net, err := cnn.NewW1(ps)
+	net, err := cnn.NewSmallCNN(ps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +61,9 @@ func trainW1(t *testing.T, threads int) (*graph.Params, []float64) {
 	return ps, losses
 }
 
-// TestW1SameResultOnOneAndTwoThreads trains the W1 net with one thread and with two (matrix
-// products and the ops' parallel loops) from the same seed: parameters and losses must agree
-// bit for bit.
+// TestW1SameResultOnOneAndTwoThreads trains the net of workload W1 with one thread and with two
+// (matrix products and the ops' parallel loops) from the same seed: parameters and losses must
+// agree bit for bit.
 func TestW1SameResultOnOneAndTwoThreads(t *testing.T) {
 	one, lossOne := trainW1(t, 1)
 	two, lossTwo := trainW1(t, 2)

@@ -21,7 +21,7 @@ import (
 // The MLP of AR passes the finite-difference check: weights, biases and the input window.
 func TestARGradCheck(t *testing.T) {
 	ps := graph.NewParams(graph.Seed(3), graph.Dtype(tensor.Float64))
-	m, err := NewAR(ps, "ar", 5, ARHidden(7, 4))
+	m, err := NewAR(ps, "ar", 5, []int{7, 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestARGradCheck(t *testing.T) {
 // gradient too.
 func TestARLossGradCheck(t *testing.T) {
 	ps := graph.NewParams(graph.Seed(4), graph.Dtype(tensor.Float64))
-	m, err := NewAR(ps, "ar", 3)
+	m, err := NewAR(ps, "ar", 3, []int{10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,24 +85,26 @@ func TestARLearnsSunspots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, y, err := data.Windows(sc.Transform(train), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	scaled := sc.Transform(train)
 	ps := graph.NewParams(graph.Seed(1))
-	m, err := NewAR(ps, "ar", 4, ARHidden(32))
+	m, err := NewAR(ps, "ar", 4, []int{32})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := m.Fit(x, y, FitEpochs(60), FitBatchSize(32), FitSolver(solvers.NewAdam(0.01)))
+	h, err := m.Fit(scaled, graph.Epochs(60), graph.Batch(32), graph.Solver(solvers.NewAdam(0.01)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first, last := res.Loss[0], res.Loss[len(res.Loss)-1]; !(last < 0.5*first) {
+	if first, last := h.Epochs[0].TrainLoss, h.Last().TrainLoss; !(last < 0.5*first) {
 		t.Errorf("training loss went from %.4f to %.4f", first, last)
 	}
-	if want := 60 * ((len(y) + 31) / 32); res.Steps != want {
-		t.Errorf("%d solver steps, want %d", res.Steps, want)
+	windows := len(scaled) - 4
+	if want := 60 * ((windows + 31) / 32); m.Run().Steps() != want || m.Run().Solver().Steps() != want {
+		t.Errorf("%d steps, %d solver steps, want %d", m.Run().Steps(), m.Run().Solver().Steps(), want)
+	}
+	ev, err := m.Evaluate(scaled)
+	if err != nil || !(ev.Loss < first(h)) || ev.N != windows {
+		t.Errorf("training series scored %+v (%v); the first epoch's loss was %.4f", ev, err, first(h))
 	}
 	p := Scaled{P: m, Scaler: sc}
 	var rmse []float64
@@ -127,13 +129,12 @@ func TestARLearnsSunspots(t *testing.T) {
 func TestARFitDeterministic(t *testing.T) {
 	fit := func(seed uint64) []float64 {
 		ps := graph.NewParams(graph.Seed(seed))
-		m, err := NewAR(ps, "ar", 2)
+		m, err := NewAR(ps, "ar", 2, []int{10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := []float64{0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7}
-		y := []float64{2, 3, 4, 5, 6, 7, 8}
-		if _, err := m.Fit(x, y, FitEpochs(3), FitBatchSize(3)); err != nil {
+		series := []float64{0, 1, 2, 3, 4, 5, 6, 7, 8}
+		if _, err := m.Fit(series, graph.Epochs(3), graph.Batch(3)); err != nil {
 			t.Fatal(err)
 		}
 		p, err := m.Predict([]float64{1, 2, 7, 8})
@@ -155,7 +156,7 @@ func TestARFitDeterministic(t *testing.T) {
 
 func TestARErrors(t *testing.T) {
 	ps := graph.NewParams()
-	m, err := NewAR(ps, "ar", 3)
+	m, err := NewAR(ps, "ar", 3, []int{10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,20 +165,21 @@ func TestARErrors(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"tau zero", func() error { _, err := NewAR(graph.NewParams(), "ar", 0); return err }, "ar: order tau = 0"},
-		{"hidden zero", func() error { _, err := NewAR(graph.NewParams(), "ar", 2, ARHidden(4, 0)); return err }, "hidden layer 2 has width 0"},
-		{"duplicate name", func() error { _, err := NewAR(ps, "ar", 3); return err }, "already exists"},
-		{"no windows", func() error { _, err := m.Fit(nil, nil); return err }, "no training windows"},
-		{"window length", func() error { _, err := m.Fit([]float64{1, 2, 3, 4}, []float64{1, 2}); return err }, "4 window values for 2 targets"},
-		{"nan target", func() error { _, err := m.Fit([]float64{1, 2, 3}, []float64{math.NaN()}); return err }, "target 0 is NaN"},
-		{"epochs", func() error { _, err := m.Fit([]float64{1, 2, 3}, []float64{4}, FitEpochs(0)); return err }, "0 epochs"},
-		{"batch", func() error { _, err := m.Fit([]float64{1, 2, 3}, []float64{4}, FitBatchSize(-1)); return err }, "batch size -1"},
+		{"tau zero", func() error { _, err := NewAR(graph.NewParams(), "ar", 0, nil); return err }, "ar: order tau = 0"},
+		{"hidden zero", func() error { _, err := NewAR(graph.NewParams(), "ar", 2, []int{4, 0}); return err }, "hidden layer 2 has width 0"},
+		{"duplicate name", func() error { _, err := NewAR(ps, "ar", 3, nil); return err }, "already exists"},
+		{"no windows", func() error { _, err := m.Fit(nil); return err }, "ar: fit: windows: 0 values are too few for windows of 3 and a target"},
+		{"too short", func() error { _, err := m.Fit([]float64{1, 2, 3}); return err }, "3 values are too few"},
+		{"nan value", func() error { _, err := m.Fit([]float64{1, 2, 3, math.NaN()}); return err }, "value 3 is NaN"},
+		{"epochs", func() error { _, err := m.Fit([]float64{1, 2, 3, 4}, graph.Epochs(-1)); return err }, "-1 epochs"},
+		{"batch", func() error { _, err := m.Fit([]float64{1, 2, 3, 4}, graph.Batch(-1)); return err }, "batch size -1"},
+		{"validation", func() error { _, err := m.Fit([]float64{1, 2, 3, 4}, graph.Validation([]float64{1})); return err }, "ar: validation series: windows: 1 values are too few"},
 		{"predict partial", func() error { _, err := m.Predict([]float64{1, 2}); return err }, "whole windows of 3"},
 		{"predict empty", func() error { _, err := m.Predict(nil); return err }, "no windows"},
 		{"diverging", func() error {
-			_, err := m.Fit([]float64{1, 2, 3, 2, 3, 4}, []float64{4, 5}, FitSolver(solvers.NewSGD(1e30)), FitEpochs(5))
+			_, err := m.Fit([]float64{1, 2, 3, 2, 3, 4}, graph.Solver(solvers.NewSGD(1e30)), graph.Epochs(5))
 			return err
-		}, "parameters left unchanged"},
+		}, "training diverged at step 1"},
 	}
 	for _, c := range cases {
 		err := c.run()
@@ -288,3 +290,6 @@ func TestLinearARSunspots(t *testing.T) {
 		t.Fatalf("test RMSE: least-squares AR(%d) %.6f (PyTorch %.6f), persistence %.6f (%.6f)", ref.LSTau, got, ref.LS, pers, ref.Persistence)
 	}
 }
+
+// first is the training loss of a history's first epoch.
+func first(h *graph.History) float64 { return h.Epochs[0].TrainLoss }

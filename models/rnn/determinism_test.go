@@ -23,20 +23,19 @@ func trainBits(t *testing.T, kind Kind, threads int) []uint32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewSegmentTrainer(net, solvers.NewAdam(2e-3), batch, k, ClipNorm(0.5))
+	cfg, err := graph.NewFitConfig(graph.Solver(solvers.NewAdam(2e-3)), graph.ClipNorm(0.5), graph.Segment(k))
 	if err != nil {
 		t.Fatal(err)
 	}
+	train := newSegments(net, false)
 	r := rand.New(rand.NewPCG(3, 4))
 	var bits []uint32
-	for i := 0; i < 3; i++ {
-		res, err := tr.Step(oneHotBatch(r, batch, steps, vocab))
+	for range 3 {
+		res, err := train.trainBatch(oneHotBatch(r, batch, steps, vocab), cfg, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range res.Losses {
-			bits = append(bits, math.Float32bits(float32(l)))
-		}
+		bits = append(bits, math.Float32bits(float32(res.Loss)), math.Float32bits(float32(res.GradNorm)))
 	}
 	for _, name := range ps.Trainable() {
 		for _, v := range ps.Value(name).Data().([]float32) {

@@ -55,7 +55,7 @@ func (lm *LanguageModel) Generate(prompt string, n int, opts ...GenOption) (stri
 	prog.ResetState()
 	defer prog.ResetState()
 	step := func(id int) ([]float64, error) {
-		bt, err := lm.batch(1, 1, []int{id}, []int{0})
+		bt, err := lm.batch(1, 1, []int{id}, []int{0}, false)
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,7 @@ func ExampleLanguageModel_Generate() {
 		return
 	}
 	ps := graph.NewParams(graph.Seed(1))
-	lm, err := rnn.NewLanguageModel(ps, "", vocab, rnn.LSTM, 32)
+	lm, err := rnn.NewLanguageModel(ps, "", vocab, rnn.Config{Kind: rnn.LSTM, Hidden: 32})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -31,29 +31,12 @@ func ExampleLanguageModel_Generate() {
 		fmt.Println(err)
 		return
 	}
-	tr, err := lm.NewTrainer(solvers.NewAdam(0.02), 4, 8, rnn.ClipNorm(5))
-	if err != nil {
+	// 300 steps of 4 streams of 8 characters: a new pass over the text starts from zero state.
+	if _, err := lm.Fit(batches, graph.Steps(300), graph.Solver(solvers.NewAdam(0.02)), graph.ClipNorm(5)); err != nil {
 		fmt.Println(err)
 		return
 	}
-	for step := 0; step < 300; step++ {
-		sb, ok := batches.Next()
-		if !ok { // the end of a pass: start again from zero state
-			batches.Reset()
-			tr.ResetState()
-			sb, _ = batches.Next()
-		}
-		bt, err := lm.Batch(sb)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		if _, err := tr.Step(bt); err != nil {
-			fmt.Println(err)
-			return
-		}
-	}
-	ev, err := lm.Evaluate(vocab.Encode(text[:200]), 8)
+	ev, err := lm.Evaluate(vocab.Encode(text[:200]))
 	if err != nil {
 		fmt.Println(err)
 		return

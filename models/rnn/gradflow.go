@@ -6,14 +6,16 @@ import (
 
 	"gorgonia.org/gorgonia"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
 )
 
 // GradientFlow measures how far back through time the gradient of a net's last loss reaches.
-// It unrolls net over the T steps of a batch (in evaluation mode, from zero state), takes the
-// loss ℓ_T of the last step (the EveryStep loss of step T alone, or the LastState loss) and
-// returns, for k = 1..T, the mean over the batch of the per-sequence norm
+// It unrolls net over the T steps of the sequences of a set (in evaluation mode, from zero
+// state, all of them in one batch), takes the loss ℓ_T of the last step (the EveryStep loss of
+// step T alone, or the LastState loss) and returns, for k = 1..T, the mean over the sequences
+// of the per-sequence norm
 //
 //	‖∂ℓ_T / ∂h_{T-k}‖
 //
@@ -29,7 +31,7 @@ import (
 // respect to them with Gorgonia's symbolic Grad, in a graph of its own built for the probe,
 // where a zero input is added to each hidden state (Gorgonia differentiates only with respect
 // to inputs); nothing is trained.
-func GradientFlow(net *Net, bt *Batch) ([]float64, error) {
+func GradientFlow(net *Net, set *data.SequenceSet) ([]float64, error) {
 	if net == nil {
 		return nil, fmt.Errorf("gradient flow: nil net")
 	}
@@ -37,9 +39,10 @@ func GradientFlow(net *Net, bt *Batch) ([]float64, error) {
 	if net.Readout() == MeanPool {
 		return nil, fmt.Errorf("%s: gradient flow needs a loss at the last step (an every-step or last-state readout), the net has a mean-pool readout", l)
 	}
-	if err := net.CheckBatch(bt); err != nil {
+	if err := net.checkSet(set, "probe set", true); err != nil {
 		return nil, err
 	}
+	bt := &data.SequenceBatch{X: set.X, Y: set.Y, Mask: set.Mask}
 	B, T := bt.Size(), bt.Steps()
 	b := graph.NewBuilder(net.ps, graph.Eval)
 	// Gorgonia differentiates only with respect to input nodes: the probe adds a zero input

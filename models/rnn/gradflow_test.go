@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
 )
@@ -30,7 +31,7 @@ func TestGradientFlowMatchesFiniteDifferences(t *testing.T) {
 					t.Fatal(err)
 				}
 				bt := randBatch(rand.New(rand.NewPCG(3, 1)), net, batch, steps, nil)
-				flow, err := GradientFlow(net, bt)
+				flow, err := GradientFlow(net, &data.SequenceSet{X: bt.X, Y: bt.Y})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -52,7 +53,7 @@ func TestGradientFlowMatchesFiniteDifferences(t *testing.T) {
 
 // statesAt runs net over the batch from zero state and returns every layer's state after
 // each step t = 0..T (index t: the state after t steps), as feeds of the trainer's names.
-func statesAt(t *testing.T, net *Net, bt *Batch) []graph.Feeds {
+func statesAt(t *testing.T, net *Net, bt *data.SequenceBatch) []graph.Feeds {
 	t.Helper()
 	B, T := bt.Size(), bt.Steps()
 	b := graph.NewBuilder(net.Params(), graph.Eval)
@@ -99,7 +100,7 @@ func statesAt(t *testing.T, net *Net, bt *Batch) []graph.Feeds {
 // probeFD is the mean per-sequence norm of the finite-difference gradient of the last step's
 // loss with respect to the top layer's hidden state fed as the initial state of the last k
 // steps.
-func probeFD(t *testing.T, net *Net, bt *Batch, init graph.Feeds, k int) float64 {
+func probeFD(t *testing.T, net *Net, bt *data.SequenceBatch, init graph.Feeds, k int) float64 {
 	t.Helper()
 	B, T := bt.Size(), bt.Steps()
 	loss := lossProgram(t, net, B, k)

@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 )
 
@@ -24,12 +25,14 @@ import (
 // mean squared error: parameters "<name>.rnn.weight_ih_l0" (G·H, 1), "<name>.rnn.weight_hh_l0"
 // (G·H, H), the biases, and "<name>.head.weight" (1, H), "<name>.head.bias" (1), where G is
 // the number of gate blocks (1 for RNN, 4 for LSTM, 3 for GRU).
+//
+// It trains, predicts, evaluates and saves itself as AR does.
 type LatentAR struct {
 	name   string
 	ps     *graph.Params
 	window int
 	net    *Net
-	cache  predictCache
+	w      *windowTrainer
 }
 
 // NewLatentAR creates in ps a latent AR model of kind with hidden state width hidden that
@@ -52,7 +55,9 @@ func NewLatentAR(ps *graph.Params, name string, kind Kind, hidden, window int, o
 	if net.Embeds() || net.Masked() {
 		return nil, fmt.Errorf("%s: a latent AR model reads values: Embed and Masked do not apply", name)
 	}
-	return &LatentAR{name: name, ps: ps, window: window, net: net}, nil
+	m := &LatentAR{name: name, ps: ps, window: window, net: net}
+	m.w = newWindowTrainer(name, ps, m)
+	return m, nil
 }
 
 // Name is the model's name, the prefix of its parameters.
@@ -67,17 +72,55 @@ func (m *LatentAR) Net() *Net { return m.net }
 // Params is the parameter set the model lives in.
 func (m *LatentAR) Params() *graph.Params { return m.ps }
 
-// Fit trains the model on windows x, (N, Window()) row-major, and targets y (N), as
-// data.Windows returns them, by minibatch gradient descent on the mean squared error with full
-// backpropagation through time over each window (see FitOption for the defaults).
-func (m *LatentAR) Fit(x, y []float64, opts ...FitOption) (*FitResult, error) {
-	return fitRegressor(m.ps, m, m.name, x, y, opts)
+// Run is the model's training run: its solver, counters and history.
+func (m *LatentAR) Run() *graph.Run { return &m.w.run }
+
+// Fit trains the model on the windows of Window() values of a series and the value after
+// each, as AR.Fit does (the same defaults), with full backpropagation through time over each
+// window from a zero state.
+func (m *LatentAR) Fit(series []float64, opts ...graph.FitOption) (*graph.History, error) {
+	return m.w.fit(series, opts)
 }
 
-// Predict maps n windows, (n, Window()) row-major, to n predictions.
-func (m *LatentAR) Predict(windows []float64) ([]float64, error) {
-	return predictRegressor(m.ps, m, m.name, &m.cache, windows)
+// TrainBatch makes one update on a batch of windows X (B, Window()) and targets Y (B, 1): the
+// model's part of graph.Fit's loop.
+func (m *LatentAR) TrainBatch(bt *data.SequenceBatch, cfg *graph.FitConfig) (graph.BatchStats, error) {
+	return m.w.TrainBatch(bt, cfg)
 }
+
+// Validate scores a validation series ([]float64) with Evaluate.
+func (m *LatentAR) Validate(set any) (graph.Metrics, error) { return m.w.Validate(set) }
+
+// Evaluate returns the mean squared error of the model's one-step predictions of every window
+// of a series.
+func (m *LatentAR) Evaluate(series []float64) (graph.Metrics, error) { return m.w.evaluate(series) }
+
+// Predict maps n windows, (n, Window()) row-major, to n predictions.
+func (m *LatentAR) Predict(windows []float64) ([]float64, error) { return m.w.predict(windows) }
+
+// latentSpec describes a latent AR model in its checkpoints.
+type latentSpec struct {
+	Model  string  `json:"model"`
+	Name   string  `json:"name"`
+	Window int     `json:"window"`
+	Net    netSpec `json:"net"`
+}
+
+func (m *LatentAR) spec() any {
+	return latentSpec{Model: "latent_ar", Name: m.name, Window: m.window, Net: m.net.spec()}
+}
+
+// SaveCheckpoint writes the parameters (of the whole parameter set), the random source, the
+// training run and the model's description to path, atomically.
+func (m *LatentAR) SaveCheckpoint(path string) error { return m.w.saveCheckpoint(path) }
+
+// LoadCheckpoint restores a checkpoint written by SaveCheckpoint for a model built alike; the
+// next Fit on the same series continues the run exactly.
+func (m *LatentAR) LoadCheckpoint(path string) error { return m.w.loadCheckpoint(path) }
+
+// LoadWeights copies the parameters from a safetensors file, for prediction
+// (graph.LoadWeights).
+func (m *LatentAR) LoadWeights(path string) error { return graph.LoadWeights(path, m.ps) }
 
 func (m *LatentAR) build(b *graph.Builder, batch int) (pred, loss *gorgonia.Node, err error) {
 	seq, err := m.net.Build(b, batch, m.window, nil)
@@ -91,7 +134,7 @@ func (m *LatentAR) feeds(dt tensor.Dtype, x, y []float64, batch int) (graph.Feed
 	if y == nil {
 		y = make([]float64, batch)
 	}
-	bt := &Batch{
+	bt := &data.SequenceBatch{
 		X: graph.NewTensor(tensor.Float64, []int{batch, m.window, 1}, x),
 		Y: graph.NewTensor(tensor.Float64, []int{batch, 1}, y),
 	}

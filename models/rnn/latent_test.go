@@ -89,20 +89,16 @@ func TestLatentARLearnsSunspots(t *testing.T) {
 		t.Fatal(err)
 	}
 	const window = 16
-	x, y, err := data.Windows(sc.Transform(train), window)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ps := graph.NewParams(graph.Seed(1))
 	m, err := NewLatentAR(ps, "lat", LSTM, 16, window)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := m.Fit(x, y, FitEpochs(25), FitBatchSize(32), FitSolver(solvers.NewAdam(0.01)))
+	h, err := m.Fit(sc.Transform(train), graph.Epochs(25), graph.Batch(32), graph.Solver(solvers.NewAdam(0.01)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first, last := res.Loss[0], res.Loss[len(res.Loss)-1]; !(last < 0.5*first) {
+	if first, last := h.Epochs[0].TrainLoss, h.Last().TrainLoss; !(last < 0.5*first) {
 		t.Errorf("training loss went from %.4f to %.4f", first, last)
 	}
 	pred, err := OneStep(Scaled{P: m, Scaler: sc}, s.Values, len(train))

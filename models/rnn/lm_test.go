@@ -19,52 +19,45 @@ import (
 
 const lmText = "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat by a log. "
 
-// tinyLM is a small model over lmText's characters.
-func tinyLM(t *testing.T, seed uint64, dt tensor.Dtype, kind Kind, opts ...LMOption) (*LanguageModel, []int) {
+// tinyLM is a small model over lmText's characters, of 24 hidden units unless cfg says.
+func tinyLM(t *testing.T, seed uint64, dt tensor.Dtype, cfg Config) (*LanguageModel, []int) {
 	t.Helper()
 	vocab, err := data.NewCharVocab(lmText)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ps := graph.NewParams(graph.Seed(seed), graph.Dtype(dt))
-	lm, err := NewLanguageModel(ps, "lm", vocab, kind, 24, opts...)
+	if cfg.Hidden == 0 {
+		cfg.Hidden = 24
+	}
+	lm, err := NewLanguageModel(ps, "lm", vocab, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return lm, vocab.Encode(strings.Repeat(lmText, 12))
 }
 
-// trainSteps takes n steps of the segment trainer over ids (4 streams, segments of 8).
-func trainSteps(t *testing.T, lm *LanguageModel, tr *SegmentTrainer, it *data.SeqBatches, n int) []float64 {
+// fitSteps trains n steps with Fit on it and returns each step's loss.
+func fitSteps(t *testing.T, lm *LanguageModel, it *data.SeqBatches, n int, opts ...graph.FitOption) []float64 {
 	t.Helper()
 	var losses []float64
-	for i := 0; i < n; i++ {
-		sb, ok := it.Next()
-		if !ok {
-			it.Reset()
-			tr.ResetState()
-			sb, _ = it.Next()
-		}
-		bt, err := lm.Batch(sb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := tr.Step(bt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		losses = append(losses, r.Loss)
+	opts = append(opts, graph.Steps(n), graph.OnStep(func(p graph.Progress) { losses = append(losses, p.Loss) }))
+	if _, err := lm.Fit(it, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if len(losses) != n {
+		t.Fatalf("%d steps taken, want %d", len(losses), n)
 	}
 	return losses
 }
 
 // A small LSTM language model, one-hot and with an embedding, learns a repetitive text with
-// the segment trainer: its validation loss falls far below the uniform ln V, and its score
-// is reported consistently in nats, bits and perplexity.
+// Fit: its validation loss falls far below the uniform ln V, and its score is reported
+// consistently in nats, bits and perplexity.
 func TestLanguageModelLearns(t *testing.T) {
-	for name, opts := range map[string][]LMOption{"one-hot": nil, "embedding": {LMEmbedding(8)}, "two layers": {LMLayers(2)}} {
+	for name, cfg := range map[string]Config{"one-hot": {Kind: LSTM}, "embedding": {Kind: LSTM, Embedding: 8}, "two layers": {Kind: LSTM, Layers: 2}} {
 		t.Run(name, func(t *testing.T) {
-			lm, ids := tinyLM(t, 1, tensor.Float32, LSTM, opts...)
+			lm, ids := tinyLM(t, 1, tensor.Float32, cfg)
 			train, val, err := data.SplitIDs(ids, 0.8)
 			if err != nil {
 				t.Fatal(err)
@@ -73,16 +66,12 @@ func TestLanguageModelLearns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr, err := lm.NewTrainer(solvers.NewAdam(0.02), 4, 8, ClipNorm(5))
+			before, err := lm.Evaluate(val)
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, err := lm.Evaluate(val, 8)
-			if err != nil {
-				t.Fatal(err)
-			}
-			trainSteps(t, lm, tr, it, 120)
-			after, err := lm.Evaluate(val, 8)
+			fitSteps(t, lm, it, 120, graph.Solver(solvers.NewAdam(0.02)), graph.ClipNorm(5))
+			after, err := lm.Evaluate(val)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,14 +97,14 @@ func TestLanguageModelLearns(t *testing.T) {
 // nothing: the score is that of the whole text read in one go.
 func TestEvaluateSegmentsAgree(t *testing.T) {
 	for _, kind := range Kinds() {
-		lm, ids := tinyLM(t, 3, tensor.Float64, kind)
+		lm, ids := tinyLM(t, 3, tensor.Float64, Config{Kind: kind})
 		ids = ids[:150]
-		whole, err := lm.Evaluate(ids, len(ids))
+		whole, err := lm.evaluate(ids, len(ids))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []int{1, 7, 64} {
-			ev, err := lm.Evaluate(ids, k)
+		for _, k := range []int{1, 7, evalSegment} {
+			ev, err := lm.evaluate(ids, k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,22 +115,19 @@ func TestEvaluateSegmentsAgree(t *testing.T) {
 	}
 }
 
-// A checkpoint holds everything: training resumed from it in a fresh model takes exactly the
-// steps the uninterrupted run takes, and draws the same text.
+// A checkpoint holds everything: training resumed from it in a model built from it takes
+// exactly the steps the uninterrupted run takes (the carried state, the position in the text
+// and the solver included), and draws the same text.
 func TestLanguageModelResume(t *testing.T) {
-	lm, ids := tinyLM(t, 4, tensor.Float32, GRU)
+	lm, ids := tinyLM(t, 4, tensor.Float32, Config{Kind: GRU})
 	it, _ := data.NewSequentialBatches(ids, 4, 8)
-	tr, err := lm.NewTrainer(solvers.NewAdam(0.01), 4, 8, ClipNorm(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	trainSteps(t, lm, tr, it, 25) // 25 steps cross the end of a pass (14 batches)
+	opts := []graph.FitOption{graph.Solver(solvers.NewAdam(0.01)), graph.ClipNorm(1)}
+	fitSteps(t, lm, it, 25, opts...) // 25 steps cross the end of a pass (14 batches)
 	path := filepath.Join(t.TempDir(), "lm.safetensors")
-	extra := &graph.Extra{Blobs: map[string][]byte{"note": []byte("kept")}, Meta: map[string]string{"run": "a"}}
-	if err := lm.SaveCheckpoint(path, tr, it, extra); err != nil {
+	if err := lm.SaveCheckpoint(path); err != nil {
 		t.Fatal(err)
 	}
-	want := trainSteps(t, lm, tr, it, 10)
+	want := fitSteps(t, lm, it, 10)
 	wantText, err := lm.Generate("the ", 40)
 	if err != nil {
 		t.Fatal(err)
@@ -159,19 +145,14 @@ func TestLanguageModelResume(t *testing.T) {
 	if lm2.Config() != lm.Config() || lm2.Name() != "lm" || lm2.Vocab().Size() != lm.Vocab().Size() {
 		t.Fatalf("rebuilt model %+v %q, saved %+v", lm2.Config(), lm2.Name(), lm.Config())
 	}
+	if err := lm2.LoadCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	if lm2.Run().Steps() != 25 {
+		t.Fatalf("resumed at step %d, want 25", lm2.Run().Steps())
+	}
 	it2, _ := data.NewSequentialBatches(ids, 4, 8)
-	tr2, err := lm2.NewTrainer(solvers.NewAdam(0.01), 4, 8, ClipNorm(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := lm2.Restore(path, tr2, it2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got.Blobs["note"]) != "kept" || got.Meta["run"] != "a" || len(got.Blobs) != 1 {
-		t.Errorf("caller's extra came back as %+v", got)
-	}
-	losses := trainSteps(t, lm2, tr2, it2, 10)
+	losses := fitSteps(t, lm2, it2, 10, graph.Solver(solvers.NewAdam(0.01)), graph.ClipNorm(1)) // a solver of its own
 	for i := range want {
 		if losses[i] != want[i] {
 			t.Fatalf("step %d after resuming: loss %v, uninterrupted %v", i+1, losses[i], want[i])
@@ -192,13 +173,46 @@ func TestLanguageModelResume(t *testing.T) {
 	if text != wantText {
 		t.Errorf("resumed model writes %q, the uninterrupted one %q", text, wantText)
 	}
+
+	// Weights alone, into a model built for generation only: the same text as a model
+	// restored whole, from the same random source.
+	ps3 := graph.NewParams(graph.Seed(5))
+	gen, err := LanguageModelFromCheckpoint(ps3, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.LoadWeights(path); err != nil {
+		t.Fatal(err)
+	}
+	ps4 := graph.NewParams(graph.Seed(5))
+	whole, _ := LanguageModelFromCheckpoint(ps4, c)
+	if err := whole.LoadCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps4.SetRandState(mustRandState(t, ps3)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := gen.Generate("the ", 30)
+	b, _ := whole.Generate("the ", 30)
+	if a != b {
+		t.Errorf("weights loaded alone write %q, the whole checkpoint %q", a, b)
+	}
+}
+
+func mustRandState(t *testing.T, ps *graph.Params) []byte {
+	t.Helper()
+	b, err := ps.RandState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Generation is reproducible from the seed, returns n characters, and refuses bad requests
 // with an error that says why.
 func TestGenerate(t *testing.T) {
-	a, _ := tinyLM(t, 6, tensor.Float32, LSTM)
-	b, _ := tinyLM(t, 6, tensor.Float32, LSTM)
+	a, _ := tinyLM(t, 6, tensor.Float32, Config{Kind: LSTM})
+	b, _ := tinyLM(t, 6, tensor.Float32, Config{Kind: LSTM})
 	ta, err := a.Generate("the", 30, Temperature(1.5))
 	if err != nil {
 		t.Fatal(err)
@@ -263,16 +277,14 @@ func TestSampleLogits(t *testing.T) {
 
 // Bad text, vocabularies and checkpoints are errors that say what is wrong.
 func TestLanguageModelErrors(t *testing.T) {
-	lm, ids := tinyLM(t, 7, tensor.Float32, RNN)
+	lm, ids := tinyLM(t, 7, tensor.Float32, Config{Kind: RNN})
 	vocab2, _ := data.NewCharVocab("xyz")
-	other, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, RNN, 24)
+	other, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, Config{Kind: RNN, Hidden: 24})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, _ := lm.NewTrainer(solvers.NewSGD(0.1), 2, 4)
-	otherTr, _ := other.NewTrainer(solvers.NewSGD(0.1), 2, 4)
 	path := filepath.Join(t.TempDir(), "lm.safetensors")
-	if err := lm.SaveCheckpoint(path, tr, nil, nil); err != nil {
+	if err := lm.SaveCheckpoint(path); err != nil {
 		t.Fatal(err)
 	}
 	it, _ := data.NewSequentialBatches(ids, 3, 4)
@@ -284,21 +296,26 @@ func TestLanguageModelErrors(t *testing.T) {
 		{"empty text", func() error { _, err := data.ParseText(bytes.NewReader(nil), "empty.txt"); return err }, "empty.txt: empty text"},
 		{"invalid UTF-8", func() error { _, err := data.ParseText(strings.NewReader("ok\n\xffno"), "bad.txt"); return err }, "invalid UTF-8 at byte 3 (line 2)"},
 		{"empty vocabulary text", func() error { _, err := data.NewCharVocab(""); return err }, "empty text"},
-		{"nil vocabulary", func() error { _, err := NewLanguageModel(graph.NewParams(), "lm", nil, LSTM, 4); return err }, "vocabulary"},
-		{"hidden zero", func() error { _, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, LSTM, 0); return err }, "hidden"},
+		{"nil vocabulary", func() error {
+			_, err := NewLanguageModel(graph.NewParams(), "lm", nil, Config{Kind: LSTM, Hidden: 4})
+			return err
+		}, "vocabulary"},
+		{"hidden zero", func() error {
+			_, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, Config{Kind: LSTM})
+			return err
+		}, "hidden"},
 		{"embedding negative", func() error {
-			_, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, LSTM, 4, LMEmbedding(-1))
+			_, err := NewLanguageModel(graph.NewParams(), "lm", vocab2, Config{Kind: LSTM, Hidden: 4, Embedding: -1})
 			return err
 		}, "embedding width -1"},
 		{"id outside vocabulary", func() error {
-			_, err := lm.Batch(&data.SeqBatch{B: 1, T: 2, X: []int{1, 99}, Y: []int{2, 3}})
+			_, err := lm.TrainBatch(&data.SeqBatch{B: 1, T: 2, X: []int{1, 99}, Y: []int{2, 3}}, &graph.FitConfig{Solver: solvers.NewSGD(0.1)})
 			return err
 		}, "input id 99 at position 1 is outside the vocabulary"},
-		{"evaluate one character", func() error { _, err := lm.Evaluate(ids[:1], 8); return err }, "need at least 2"},
-		{"evaluate k", func() error { _, err := lm.Evaluate(ids, 0); return err }, "segments of 0 steps"},
-		{"other vocabulary", func() error { _, err := other.Restore(path, otherTr, nil); return err }, "another vocabulary"},
-		{"foreign trainer", func() error { _, err := lm.Restore(path, otherTr, nil); return err }, "not the model's"},
-		{"no iterator position", func() error { _, err := lm.Restore(path, tr, it); return err }, "no iterator position"},
+		{"evaluate one character", func() error { _, err := lm.Evaluate(ids[:1]); return err }, "need at least 2"},
+		{"other vocabulary", func() error { return other.LoadCheckpoint(path) }, "holds another model"},
+		{"batch option", func() error { _, err := lm.Fit(it, graph.Batch(4)); return err }, "batch size 4, but the training batches hold 3 streams"},
+		{"validation set", func() error { _, err := lm.Fit(it, graph.Validation("the cat")); return err }, "the validation set is a string, want a text as ids"},
 		{"not a language model", func() error {
 			p := filepath.Join(t.TempDir(), "plain.safetensors")
 			if err := graph.SaveCheckpoint(p, graph.NewParams(), nil, nil); err != nil {
@@ -324,14 +341,14 @@ func TestLanguageModelErrors(t *testing.T) {
 // steps), where Gorgonia's Concat would give some steps another
 // step's gradient (nodes.ConcatRows avoids it).
 func TestLanguageModelGradientManyRows(t *testing.T) {
-	lm, ids := tinyLM(t, 8, tensor.Float64, LSTM)
+	lm, ids := tinyLM(t, 8, tensor.Float64, Config{Kind: LSTM})
 	const batch, steps = 8, 40 // 320 rows
 	it, err := data.NewSequentialBatches(ids, batch, steps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, _ := it.Next()
-	bt, err := lm.Batch(sb)
+	sb, _ := it.Pass().Next()
+	bt, err := lm.batch(sb.B, sb.T, sb.X, sb.Y, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package rnn
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -56,7 +55,7 @@ func (l Loss) String() string {
 }
 
 // Embed makes a Net read token ids in [0, vocab) through an embedding (nodes.Embedding) whose
-// vectors are the recurrent network's input: Batch.X then holds ids, (B, T).
+// vectors are the recurrent network's input: the inputs X of its data then hold ids, (N, T).
 func Embed(vocab int) Option {
 	return func(c *config) { c.vocab = vocab; c.netOnly = append(c.netOnly, "Embed") }
 }
@@ -71,15 +70,15 @@ func WithLoss(l Loss) Option {
 	return func(c *config) { c.loss = l; c.netOnly = append(c.netOnly, "WithLoss") }
 }
 
-// Masked makes a Net take a mask for variable-length sequences: every Batch must then carry
-// Batch.Mask, and padded steps change neither the state nor the loss.
+// Masked makes a Net take a mask for variable-length sequences: its data must then carry a
+// Mask, and padded steps change neither the state nor the loss.
 func Masked() Option {
 	return func(c *config) { c.masked = true; c.netOnly = append(c.netOnly, "Masked") }
 }
 
 // Net is a complete recurrent model: an optional embedding, a Recurrent network and a dense
-// output head, with its loss. It is what the SegmentTrainer trains and the gradient-flow probe
-// examines. With O_t the top layer's output at step t,
+// output head, with its loss, for sequence classification and regression (and the network
+// inside the LanguageModel and LatentAR). With O_t the top layer's output at step t,
 //
 //	EveryStep:  ŷ_t = O_t W_headᵀ + b_head for every step t
 //	LastState:  ŷ = h_T W_headᵀ + b_head (the top layer's final hidden state)
@@ -90,9 +89,15 @@ func Masked() Option {
 // the state_dict of a PyTorch module holding submodules embed, rnn (nn.RNN, nn.LSTM or nn.GRU
 // with batch_first=True) and head (nn.Linear). With an empty name the prefix is left out
 // ("rnn.weight_ih_l0").
+//
+// Fit trains it on a data.SequenceSet (by truncated backpropagation through time when
+// graph.Segment asks for segments shorter than the sequences), Evaluate scores a set (loss, and
+// accuracy for CrossEntropy), Predict decodes its outputs, and SaveCheckpoint, LoadCheckpoint
+// and LoadWeights save and load it. GradientFlow examines how far back its gradient reaches.
 type Net struct {
 	name     string
 	cfg      config
+	kind     Kind
 	in, out  int
 	ps       *graph.Params
 	dtype    tensor.Dtype
@@ -100,6 +105,11 @@ type Net struct {
 	rec      *Recurrent
 	head     *nodes.Dense
 	headName string
+
+	run   graph.Run
+	train *segments                 // the training graphs and the carried state
+	evals map[[2]int]*graph.Program // evaluation graphs by batch size and steps
+	iter  *sequenceData             // the training data of the last Fit
 }
 
 // NewNet creates a Net in ps: in input features per step (or, with Embed, the embedding
@@ -124,7 +134,12 @@ func NewNet(ps *graph.Params, name string, kind Kind, in, hidden, out int, opts 
 	case cfg.loss != CrossEntropy && cfg.loss != MSE:
 		return nil, fmt.Errorf("%s: unknown loss %d", label, int(cfg.loss))
 	}
-	n := &Net{name: name, cfg: cfg, in: in, out: out, ps: ps, dtype: ps.Dtype()}
+	if ps == nil {
+		return nil, fmt.Errorf("%s: nil params", label)
+	}
+	n := &Net{name: name, cfg: cfg, kind: kind, in: in, out: out, ps: ps, dtype: ps.Dtype(), evals: map[[2]int]*graph.Program{}}
+	n.train = newSegments(n, cfg.loss == CrossEntropy)
+	n.run.SetExtra(n.extra)
 	if cfg.vocab > 0 {
 		e, err := nodes.NewEmbedding(ps, n.param("embed"), cfg.vocab, in)
 		if err != nil {
@@ -196,7 +211,7 @@ type Seq struct {
 
 // Build adds the net unrolled over k steps for batch size batch to b, starting from init (one
 // state per layer and direction, nil for zero state), and declares its inputs; Feeds fills
-// them from a Batch.
+// them from a batch.
 func (n *Net) Build(b *graph.Builder, batch, k int, init []nodes.State) (*Seq, error) {
 	return n.build(b, batch, k, init, nil)
 }
@@ -328,306 +343,4 @@ func (n *Net) lossNode(b *graph.Builder, pred *gorgonia.Node, rows int) (*gorgon
 		return nil, err
 	}
 	return nodes.MSE(b, scaled, y)
-}
-
-// Batch is a batch of sequences in the batch-major data layout.
-type Batch struct {
-	// X holds the inputs: (B, T, In) values, or (B, T) token ids for a net that embeds.
-	X *tensor.Dense
-	// Y holds the targets. EveryStep: (B, T) class ids (CrossEntropy) or (B, T, Out) values
-	// (MSE). LastState and MeanPool: (B) class ids or (B, Out) values.
-	Y *tensor.Dense
-	// Mask is (B, T), 1 for real steps and 0 for padding; required by a Masked net, refused
-	// by the others.
-	Mask *tensor.Dense
-}
-
-// Steps is T, the length of the batch's sequences (0 without X).
-func (bt *Batch) Steps() int {
-	if bt == nil || bt.X == nil || bt.X.Dims() < 2 {
-		return 0
-	}
-	return bt.X.Shape()[1]
-}
-
-// Size is B, the number of sequences (0 without X).
-func (bt *Batch) Size() int {
-	if bt == nil || bt.X == nil || bt.X.Dims() < 1 {
-		return 0
-	}
-	return bt.X.Shape()[0]
-}
-
-// CheckBatch checks a batch against the net: shapes, ids, mask.
-func (n *Net) CheckBatch(bt *Batch) error {
-	l := n.label()
-	if bt == nil || bt.X == nil || bt.Y == nil {
-		return fmt.Errorf("%s: batch needs inputs X and targets Y", l)
-	}
-	xs := bt.X.Shape()
-	if n.embed != nil {
-		if len(xs) != 2 {
-			return fmt.Errorf("%s: inputs must be token ids (batch, steps), have shape %v", l, xs)
-		}
-	} else if len(xs) != 3 || xs[2] != n.in {
-		return fmt.Errorf("%s: inputs must be (batch, steps, %d), have shape %v", l, n.in, xs)
-	}
-	B, T := xs[0], xs[1]
-	if B < 1 || T < 1 {
-		return fmt.Errorf("%s: empty batch: inputs have shape %v", l, xs)
-	}
-	var want tensor.Shape
-	switch {
-	case n.cfg.readout == EveryStep && n.cfg.loss == CrossEntropy:
-		want = tensor.Shape{B, T}
-	case n.cfg.readout == EveryStep:
-		want = tensor.Shape{B, T, n.out}
-	case n.cfg.loss == CrossEntropy:
-		want = tensor.Shape{B}
-	default:
-		want = tensor.Shape{B, n.out}
-	}
-	if !bt.Y.Shape().Eq(want) {
-		return fmt.Errorf("%s: targets must have shape %v (%v, %v), have %v", l, want, n.cfg.readout, n.cfg.loss, bt.Y.Shape())
-	}
-	if n.cfg.loss == CrossEntropy {
-		for i, v := range graph.Float64s(bt.Y) {
-			if v != math.Trunc(v) || v < 0 || v >= float64(n.out) {
-				return fmt.Errorf("%s: target %v at position %d is not a class id in [0, %d)", l, v, i, n.out)
-			}
-		}
-	}
-	if n.cfg.masked {
-		if bt.Mask == nil {
-			return fmt.Errorf("%s: the net is masked and the batch has no mask", l)
-		}
-		if !bt.Mask.Shape().Eq(tensor.Shape{B, T}) {
-			return fmt.Errorf("%s: mask must be (%d, %d) (batch, steps), has shape %v", l, B, T, bt.Mask.Shape())
-		}
-		if n.cfg.readout != EveryStep {
-			m := graph.Float64s(bt.Mask)
-			for b := 0; b < B; b++ {
-				sum := 0.0
-				for t := 0; t < T; t++ {
-					sum += m[b*T+t]
-				}
-				if sum <= 0 {
-					return fmt.Errorf("%s: sequence %d of the batch is empty (its mask is all zero)", l, b)
-				}
-			}
-		}
-	} else if bt.Mask != nil {
-		return fmt.Errorf("%s: the batch has a mask but the net was built without Masked()", l)
-	}
-	return nil
-}
-
-// Feeds returns the graph inputs of steps [from, from+k) of a batch for a graph that Build
-// made with the same k: the inputs, the mask and, for EveryStep, the targets of those steps
-// and the loss weights of their rows (the mask, 1 everywhere without one). For LastState and MeanPool the targets belong to the
-// whole sequence: they are fed with every segment and the loss is used only when the segment
-// ends the sequence.
-func (n *Net) Feeds(bt *Batch, from, k int) (graph.Feeds, error) {
-	return n.feeds(bt, from, k, nil)
-}
-
-// feeds is Feeds with, for EveryStep, the loss restricted to the steps s (of the whole
-// sequence) for which lossAt(s) is true; nil keeps every step.
-func (n *Net) feeds(bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feeds, error) {
-	return n.feedsInto(nil, bt, from, k, lossAt)
-}
-
-// feedsInto is feeds reusing the input tensors of prev, feeds it returned before for the same
-// graph, which the caller no longer needs: a segment trainer cuts every segment into the same
-// buffers.
-func (n *Net) feedsInto(prev graph.Feeds, bt *Batch, from, k int, lossAt func(s int) bool) (graph.Feeds, error) {
-	if err := n.CheckBatch(bt); err != nil {
-		return nil, err
-	}
-	B, T := bt.Size(), bt.Steps()
-	if from < 0 || k < 1 || from+k > T {
-		return nil, fmt.Errorf("%s: steps [%d, %d) outside the batch's %d steps", n.label(), from, from+k, T)
-	}
-	dt := graph.NewTensor // shorthand
-	y := graph.Float64s(bt.Y)
-	var m []float64
-	if bt.Mask != nil {
-		m = graph.Float64s(bt.Mask)
-	}
-	f := graph.Feeds{}
-	ft := n.dtype
-	width, shape := n.in, []int{B, n.in} // the values of one step of one sequence, one step
-	if n.embed != nil {
-		width, shape = 1, []int{B}
-	}
-	reuse := make([]*tensor.Dense, k)
-	for t := range reuse {
-		if v := prev[stepName("x", t)]; v != nil && v.Dtype() == ft && v.Shape().Eq(tensor.Shape(shape)) {
-			reuse[t] = v
-		}
-	}
-	xs, err := cutSteps(bt.X, ft, B, T, width, from, k, reuse)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", n.label(), err)
-	}
-	for t, v := range xs {
-		if reuse[t] != nil {
-			f[stepName("x", t)] = reuse[t]
-		} else {
-			f[stepName("x", t)] = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
-		}
-	}
-	if m != nil {
-		for t := 0; t < k; t++ {
-			v := make([]float64, B)
-			for b := range v {
-				v[b] = m[b*T+from+t]
-			}
-			f[stepName("mask", t)] = dt(ft, []int{B}, v)
-		}
-	}
-	mask := func(b, s int) float64 {
-		if m == nil {
-			return 1
-		}
-		return m[b*T+s]
-	}
-	switch n.cfg.readout {
-	case EveryStep:
-		// Rows are time-major: row t·B + b is step from+t of sequence b.
-		rows := k * B
-		w := make([]float64, rows)
-		total := 0.0
-		for t := 0; t < k; t++ {
-			for b := 0; b < B; b++ {
-				if lossAt == nil || lossAt(from+t) {
-					w[t*B+b] = mask(b, from+t)
-				}
-				total += w[t*B+b]
-			}
-		}
-		var tv []float64
-		if n.cfg.loss == CrossEntropy {
-			tv = make([]float64, rows)
-			for t := 0; t < k; t++ {
-				for b := 0; b < B; b++ {
-					tv[t*B+b] = y[b*T+from+t]
-				}
-			}
-			f["y"] = dt(ft, []int{rows}, tv)
-		} else {
-			// Scale row r by √(rows · w_r / Σ w): nodes.MSE then gives the weighted mean.
-			tv = make([]float64, rows*n.out)
-			for t := 0; t < k; t++ {
-				for b := 0; b < B; b++ {
-					r := t*B + b
-					if total > 0 {
-						w[r] = math.Sqrt(float64(rows) * w[r] / total)
-					}
-					src := y[(b*T+from+t)*n.out : (b*T+from+t+1)*n.out]
-					for j, v := range src {
-						tv[r*n.out+j] = w[r] * v
-					}
-				}
-			}
-			f["y"] = dt(ft, []int{rows, n.out}, tv)
-		}
-		f["w"] = dt(ft, []int{rows}, w)
-	default:
-		if n.cfg.loss == CrossEntropy {
-			f["y"] = dt(ft, []int{B}, y)
-		} else {
-			f["y"] = dt(ft, []int{B, n.out}, y)
-		}
-		if n.cfg.readout == MeanPool {
-			for t := 0; t < k; t++ {
-				v := make([]float64, B)
-				for b := range v {
-					total := 0.0
-					for s := 0; s < T; s++ {
-						total += mask(b, s)
-					}
-					v[b] = mask(b, from+t) / total
-				}
-				f[stepName("pool", t)] = dt(ft, []int{B}, v)
-			}
-		}
-	}
-	return f, nil
-}
-
-// cutSteps cuts steps [from, from+k) of x, (B, T, width) values in batch-major order, into
-// one (B, width) slice per step, of element type dt, each the backing of a step's input: into
-// the backing of reuse[t] where it is not nil (a tensor of dt and the right size), into new
-// memory elsewhere.
-func cutSteps(x *tensor.Dense, dt tensor.Dtype, B, T, width, from, k int, reuse []*tensor.Dense) ([]any, error) {
-	switch src := x.Data().(type) {
-	case []float32:
-		if dt == tensor.Float64 {
-			return cutStepsOf[float32, float64](src, B, T, width, from, k, reuse), nil
-		}
-		return cutStepsOf[float32, float32](src, B, T, width, from, k, reuse), nil
-	case []float64:
-		if dt == tensor.Float64 {
-			return cutStepsOf[float64, float64](src, B, T, width, from, k, reuse), nil
-		}
-		return cutStepsOf[float64, float32](src, B, T, width, from, k, reuse), nil
-	}
-	return nil, fmt.Errorf("inputs are %v, want float32 or float64", x.Dtype())
-}
-
-func cutStepsOf[S, D float32 | float64](src []S, B, T, width, from, k int, reuse []*tensor.Dense) []any {
-	out := make([]any, k)
-	var all []D
-	for t := range out {
-		var v []D
-		if reuse[t] != nil {
-			v = reuse[t].Data().([]D)
-		} else {
-			if all == nil {
-				all = make([]D, k*B*width)
-			}
-			v = all[t*B*width : (t+1)*B*width : (t+1)*B*width]
-		}
-		for b := 0; b < B; b++ {
-			row, s := v[b*width:(b+1)*width], src[(b*T+from+t)*width:(b*T+from+t+1)*width]
-			if same, ok := any(s).([]D); ok {
-				copy(row, same)
-				continue
-			}
-			for j, e := range s {
-				row[j] = D(e)
-			}
-		}
-		out[t] = v
-	}
-	return out
-}
-
-// Evaluate returns the net's loss on a batch in evaluation mode (no dropout), from zero state
-// over the whole sequence. It compiles a graph for the batch's size and length on every call.
-func (n *Net) Evaluate(bt *Batch) (float64, error) {
-	if err := n.CheckBatch(bt); err != nil {
-		return 0, err
-	}
-	B, T := bt.Size(), bt.Steps()
-	b := graph.NewBuilder(n.ps, graph.Eval)
-	seq, err := n.Build(b, B, T, nil)
-	if err != nil {
-		return 0, err
-	}
-	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"loss": seq.Loss})
-	if err != nil {
-		return 0, err
-	}
-	defer prog.Close()
-	f, err := n.Feeds(bt, 0, T)
-	if err != nil {
-		return 0, err
-	}
-	out, err := prog.Run(f)
-	if err != nil {
-		return 0, err
-	}
-	return graph.Scalar(out["loss"])
 }

@@ -8,13 +8,14 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 )
 
 // randBatch makes a batch for net: inputs from U(-1, 1) (or ids), random targets, and, when
 // lengths is not nil, a mask with those lengths.
-func randBatch(r *rand.Rand, n *Net, batch, steps int, lengths []int) *Batch {
-	bt := &Batch{}
+func randBatch(r *rand.Rand, n *Net, batch, steps int, lengths []int) *data.SequenceBatch {
+	bt := &data.SequenceBatch{}
 	if n.Embeds() {
 		v := make([]float64, batch*steps)
 		for i := range v {

@@ -36,6 +36,24 @@ func (k Kind) String() string {
 	return "rnn"
 }
 
+// MarshalText writes the kind as String does, so that it reads "lstm" in JSON.
+func (k Kind) MarshalText() ([]byte, error) {
+	if k != RNN && k != LSTM && k != GRU {
+		return nil, fmt.Errorf("unknown cell kind %d", int(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText reads a kind as ParseKind does.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
 // ParseKind reads "rnn", "lstm" or "gru" (in any case).
 func ParseKind(s string) (Kind, error) {
 	for _, k := range Kinds() {

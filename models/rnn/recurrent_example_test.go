@@ -6,9 +6,9 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/models/rnn"
-	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
@@ -63,50 +63,41 @@ func ExampleRecurrent() {
 	// its output at a padded step: [0 0 0]
 }
 
-// Truncated backpropagation through time: every batch of 8 steps is cut into two segments of
-// K = 4; each segment is one update, and its final state is carried into the next segment (and
-// the next batch) as an input value, so no gradient crosses a boundary. The task, predicting
-// the next id of the periodic stream 0 1 2 3 0 1 2 3 ..., is learnt quickly.
-func ExampleSegmentTrainer() {
+// Truncated backpropagation through time: every sequence of 8 steps is cut into two segments
+// of 4 (graph.Segment(4)); each segment is one update, and its final state is carried into the
+// next segment as an input value, so no gradient crosses the boundary. The task, predicting the
+// next id of the periodic streams 0 1 2 3 0 1 2 3 ..., is learnt quickly.
+func ExampleNet_Fit_segments() {
+	const n, T = 8, 8
+	x, y := make([]float64, n*T), make([]float64, n*T)
+	for i := range n { // sequence i starts at i mod 4
+		for t := range T {
+			x[i*T+t], y[i*T+t] = float64((i+t)%4), float64((i+t+1)%4)
+		}
+	}
+	set := &data.SequenceSet{X: graph.NewTensor(tensor.Float32, []int{n, T}, x), Y: graph.NewTensor(tensor.Float32, []int{n, T}, y)}
 	ps := graph.NewParams(graph.Seed(1))
 	net, err := rnn.NewNet(ps, "lm", rnn.GRU, 4, 16, 4, rnn.Embed(4))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	tr, err := rnn.NewSegmentTrainer(net, solvers.NewAdam(0.05), 2, 4, rnn.ClipNorm(5))
+	h, err := net.Fit(set, graph.Epochs(20), graph.Batch(4), graph.Segment(4),
+		graph.Solver(solvers.NewAdam(0.05)), graph.ClipNorm(5))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("carried state:", tr.StateNames())
-	batch := func(i int) *rnn.Batch {
-		x, y := make([]float64, 2*8), make([]float64, 2*8)
-		for b := 0; b < 2; b++ {
-			for t := 0; t < 8; t++ {
-				x[b*8+t] = float64((i*8 + t + b) % 4)
-				y[b*8+t] = float64((i*8 + t + b + 1) % 4)
-			}
-		}
-		return &rnn.Batch{X: graph.NewTensor(tensor.Float32, []int{2, 8}, x), Y: graph.NewTensor(tensor.Float32, []int{2, 8}, y)}
+	fmt.Println("batches:", net.Run().Steps(), "updates:", net.Run().Solver().Steps())
+	fmt.Printf("loss fell below a tenth: %v\n", h.Last().TrainLoss < h.Epochs[0].TrainLoss/10)
+	m, err := net.Evaluate(set)
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
-	var first, last *rnn.StepResult
-	for i := 0; i < 40; i++ {
-		r, err := tr.Step(batch(i))
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		if i == 0 {
-			first = r
-		}
-		last = r
-	}
-	fmt.Println("segments per batch:", len(last.Losses), "updates:", last.Updates)
-	fmt.Printf("loss fell below a tenth: %v\n", last.Loss < first.Loss/10)
-	_ = nodes.State{}
+	fmt.Printf("%d steps predicted, accuracy above 95%%: %v\n", m.N, m.Accuracy > 0.95)
 	// Output:
-	// carried state: [carry.h_l0]
-	// segments per batch: 2 updates: 80
+	// batches: 40 updates: 80
 	// loss fell below a tenth: true
+	// 64 steps predicted, accuracy above 95%: true
 }

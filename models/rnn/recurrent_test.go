@@ -12,9 +12,9 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/solvers"
 )
 
 type torchRecurrentCase struct {
@@ -181,15 +181,12 @@ func TestMaskedPaddingChangesNothing(t *testing.T) {
 			}
 			r := rand.New(rand.NewPCG(4, 4))
 			bt := randBatch(r, net, batch, steps, lengths)
-			tr, err := NewSegmentTrainer(net, solvers.NewSGD(0.1), batch, steps, ZeroState())
+			tr := newSegments(net, false)
+			g1, err := tr.gradients(bt, steps)
 			if err != nil {
 				t.Fatal(err)
 			}
-			g1, err := tr.Gradients(bt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bt2 := &Batch{X: bt.X.Clone().(*tensor.Dense), Y: bt.Y.Clone().(*tensor.Dense), Mask: bt.Mask}
+			bt2 := &data.SequenceBatch{X: bt.X.Clone().(*tensor.Dense), Y: bt.Y.Clone().(*tensor.Dense), Mask: bt.Mask}
 			x, y := bt2.X.Data().([]float64), bt2.Y.Data().([]float64)
 			for b, l := range lengths {
 				for s := l; s < steps; s++ {
@@ -197,7 +194,7 @@ func TestMaskedPaddingChangesNothing(t *testing.T) {
 					y[b*steps+s] = float64(1 - int(y[b*steps+s]))
 				}
 			}
-			g2, err := tr.Gradients(bt2)
+			g2, err := tr.gradients(bt2, steps)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +208,7 @@ func TestMaskedPaddingChangesNothing(t *testing.T) {
 			}
 
 			// Sequence 1 (length 2) alone, unpadded: its final states equal the padded ones.
-			final := func(bt *Batch, b, k int) []float64 {
+			final := func(bt *data.SequenceBatch, b, k int) []float64 {
 				bb := graph.NewBuilder(ps, graph.Eval)
 				seq, err := net.Build(bb, bt.Size(), k, nil)
 				if err != nil {
@@ -240,7 +237,7 @@ func TestMaskedPaddingChangesNothing(t *testing.T) {
 				}
 				return v
 			}
-			short := &Batch{
+			short := &data.SequenceBatch{
 				X:    graph.NewTensor(tensor.Float64, []int{1, 2, 2}, x[1*steps*2:1*steps*2+4]),
 				Y:    graph.NewTensor(tensor.Float64, []int{1, 2}, y[1*steps:1*steps+2]),
 				Mask: graph.NewTensor(tensor.Float64, []int{1, 2}, []float64{1, 1}),

@@ -1,15 +1,14 @@
 package rnn
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/solvers"
@@ -127,11 +126,7 @@ func TestSegmentFullBPTT(t *testing.T) {
 				t.Fatal(err)
 			}
 			bt := randBatch(rand.New(rand.NewPCG(1, 1)), net, batch, steps, []int{6, 4})
-			tr, err := NewSegmentTrainer(net, solvers.NewSGD(0.1), batch, steps, ZeroState())
-			if err != nil {
-				t.Fatal(err)
-			}
-			segs, err := tr.Gradients(bt)
+			segs, err := newSegments(net, false).gradients(bt, steps)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,11 +166,8 @@ func TestSegmentTruncated(t *testing.T) {
 			}
 			r := rand.New(rand.NewPCG(2, 2))
 			bt := randBatch(r, net, batch, steps, nil)
-			tr, err := NewSegmentTrainer(net, solvers.NewSGD(0.1), batch, k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			segs, err := tr.Gradients(bt)
+			tr := newSegments(net, false)
+			segs, err := tr.gradients(bt, k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,9 +189,9 @@ func TestSegmentTruncated(t *testing.T) {
 
 			// The last segment starts from a state that depends on the first segment's inputs.
 			last := segs[len(segs)-1]
-			bt2 := &Batch{X: bt.X.Clone().(*tensor.Dense), Y: bt.Y}
+			bt2 := &data.SequenceBatch{X: bt.X.Clone().(*tensor.Dense), Y: bt.Y}
 			bt2.X.Data().([]float64)[0] += 0.5 // sequence 0, step 0
-			segs2, err := tr.Gradients(bt2)
+			segs2, err := tr.gradients(bt2, k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,110 +238,68 @@ func maxAbsDiff(a, b *tensor.Dense) float64 {
 	return d
 }
 
-// Step carries the state from segment to segment and from batch to batch (or not, with
-// ZeroState), and a checkpoint restores parameters, solver and carried state so that training
-// resumes bit for bit.
-func TestSegmentStepAndCheckpoint(t *testing.T) {
+// trainBatch passes the state from segment to segment within a batch and, with carry, from
+// batch to batch; without it every batch starts from zero. A solver of learning rate 0 keeps
+// the parameters, so only the starting state changes the loss. A batch whose steps are no
+// whole number of segments ends with a shorter one, and the loss is the mean over the steps.
+func TestSegmentsCarryState(t *testing.T) {
 	const batch, steps, k = 3, 8, 4
-	make := func(opts ...TrainerOption) (*Net, *SegmentTrainer) {
-		ps := graph.NewParams(graph.Seed(4))
-		net, err := NewNet(ps, "lm", LSTM, 5, 6, 7, Embed(7), Layers(2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := NewSegmentTrainer(net, solvers.NewAdam(1e-2), batch, k, append(opts, ClipNorm(1))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return net, tr
-	}
-	r := rand.New(rand.NewPCG(8, 8))
-	net, tr := make()
-	var batches []*Batch
-	for i := 0; i < 5; i++ {
-		batches = append(batches, randBatch(r, net, batch, steps, nil))
-	}
-	first, err := tr.Step(batches[0])
+	ps := graph.NewParams(graph.Seed(4))
+	net, err := NewNet(ps, "lm", LSTM, 5, 6, 7, Embed(7), Layers(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first.Losses) != 2 || first.Updates != 2 {
-		t.Fatalf("one batch of %d steps in segments of %d: %d losses, %d updates", steps, k, len(first.Losses), first.Updates)
-	}
-	if d := maxAbsDiff(tr.State()[StateName(false, 1, false)], graph.NewTensor(tensor.Float32, []int{batch, 6}, nil)); d == 0 {
-		t.Fatal("no state carried after a batch")
-	}
-
-	dir := t.TempDir()
-	path := filepath.Join(dir, "lm.safetensors")
-	if err := tr.SaveCheckpoint(path, &graph.Extra{Meta: map[string]string{"note": "x"}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, bt := range batches[1:] {
-		if _, err := tr.Step(bt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := net.Params().Clone(tensor.Float32)
-
-	net2, tr2 := make()
-	extra, err := tr2.LoadCheckpoint(path)
+	cfg, err := graph.NewFitConfig(graph.Solver(solvers.NewSGD(0)), graph.Segment(k), graph.ClipNorm(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if extra.Meta["note"] != "x" || len(extra.Tensors) != 0 {
-		t.Fatalf("extra not returned as saved: %+v", extra)
-	}
-	for _, bt := range batches[1:] {
-		if _, err := tr2.Step(bt); err != nil {
+	bt := randBatch(rand.New(rand.NewPCG(8, 8)), net, batch, steps, nil)
+	tr := newSegments(net, false)
+	loss := func(carry bool) float64 {
+		t.Helper()
+		st, err := tr.trainBatch(bt, cfg, carry)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, name := range want.Names() {
-		if d := maxAbsDiff(want.Value(name), net2.Params().Value(name)); d != 0 {
-			t.Fatalf("%s differs by %g after resuming", name, d)
+		if st.Examples != batch*steps || st.Correct != -1 {
+			t.Fatalf("batch stats %+v", st)
 		}
+		return st.Loss
+	}
+	first := loss(false)
+	segs, err := newSegments(net, false).gradients(bt, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (segs[0].Loss + segs[1].Loss) / 2; math.Abs(first-want) > 1e-6 {
+		t.Fatalf("batch loss %v, mean of its segments' %v", first, want)
+	}
+	if d := maxAbsDiff(tr.state()[StateName(false, 1, false)], graph.NewTensor(tensor.Float32, []int{batch, 6}, nil)); d == 0 {
+		t.Fatal("no state carried out of a batch")
+	}
+	if carried := loss(true); carried == first {
+		t.Errorf("the batch again from the carried state gives the same loss %v", carried)
+	}
+	if zero := loss(false); zero != first {
+		t.Errorf("the batch again from zero state gives %v, first %v", zero, first)
 	}
 
-	// ZeroState: the same batch twice gives the same loss; carrying state it does not.
-	_, trz := make(ZeroState())
-	_, trc := make()
-	lz, lc := []float64{}, []float64{}
-	for i := 0; i < 2; i++ {
-		trz.ResetState()
-		rz, err := trz.Gradients(batches[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		lz = append(lz, rz[0].Loss)
-		rc, err := trc.Gradients(batches[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		lc = append(lc, rc[0].Loss)
-		if _, err := trc.Trainer().Program().Run(mustFeeds(t, trc.net, batches[0])); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := trz.Trainer().Program().Run(mustFeeds(t, trz.net, batches[0])); err != nil {
-			t.Fatal(err)
-		}
+	// Segments of 3 steps: 3 + 3 + 2.
+	cfg.Segment = 3
+	odd := loss(false)
+	segs, err = newSegments(net, false).gradients(bt, 3)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if lz[0] != lz[1] {
-		t.Errorf("zero state: losses %v differ", lz)
+	if len(segs) != 3 {
+		t.Fatalf("%d segments of 3 in 8 steps, want 3", len(segs))
 	}
-	if lc[0] == lc[1] {
-		t.Errorf("carried state: losses %v are equal", lc)
+	if want := (3*segs[0].Loss + 3*segs[1].Loss + 2*segs[2].Loss) / 8; math.Abs(odd-want) > 1e-6 {
+		t.Fatalf("batch loss %v in segments of 3, 3 and 2; their weighted mean %v", odd, want)
 	}
 }
 
-func mustFeeds(t *testing.T, n *Net, bt *Batch) graph.Feeds {
-	f, err := n.Feeds(bt, 0, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
+// Bad batches and segments the net cannot train are errors that say why.
 func TestSegmentErrors(t *testing.T) {
 	ps := graph.NewParams()
 	net, err := NewNet(ps, "tagger", GRU, 3, 4, 2, Masked())
@@ -365,39 +315,50 @@ func TestSegmentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
+	carried := newSegments(net, false)
 	for _, tc := range []struct {
 		name string
 		err  func() error
 		want string
 	}{
-		{"K < 1", func() error { _, err := NewSegmentTrainer(net, solvers.NewSGD(1), 2, 0); return err }, "segment trainer: segment length K = 0 must be at least 1"},
-		{"bidirectional carry", func() error { _, err := NewSegmentTrainer(bi, solvers.NewSGD(1), 2, 4); return err }, "segment trainer: a bidirectional network reads each sequence backwards too, so its state cannot be carried from batch to batch: use ZeroState"},
-		{"batch size", func() error { return stepErr(net, 3, 4, randBatch(r, net, 2, 4, []int{4, 2})) }, "segment trainer: batch of 2 sequences, the graph is compiled for 3"},
-		{"whole segments", func() error { return stepErr(net, 2, 4, randBatch(r, net, 2, 6, []int{4, 2})) }, "segment trainer: 6 steps are not a whole number of segments of K = 4"},
-		{"readout K", func() error { return stepErr(one, 2, 4, randBatch(r, one, 2, 8, nil)) }, "segment trainer: a last state readout has one loss at the end of the sequence: K must equal the 8 steps, is 4"},
+		{"bidirectional carry", func() error { return stepErr(bi, 4, randBatch(r, bi, 2, 4, nil), true) },
+			"bi: a bidirectional network reads each sequence backwards too, so its state cannot be carried from batch to batch"},
+		{"bidirectional segments", func() error { return stepErr(bi, 2, randBatch(r, bi, 2, 4, nil), false) },
+			"bi: a bidirectional network must see the whole sequence: Segment(2) is shorter than the 4 steps (use 0 or 4)"},
+		{"carried batch size", func() error {
+			cfg, _ := graph.NewFitConfig(graph.Solver(solvers.NewSGD(0.1)))
+			if _, err := carried.trainBatch(randBatch(r, net, 3, 4, []int{4, 2, 1}), cfg, false); err != nil {
+				return err
+			}
+			_, err := carried.trainBatch(randBatch(r, net, 2, 4, []int{4, 2}), cfg, true)
+			return err
+		}, "tagger: the state carried from a batch of 3 sequences cannot start a batch of 2"},
+		{"readout K", func() error { return stepErr(one, 4, randBatch(r, one, 2, 8, nil), false) },
+			"clf: a last state readout has one loss at the end of the sequence, so truncated backpropagation through time cannot train it: Segment(4) is shorter than the 8 steps (use 0 or 8)"},
 		{"mask shape", func() error {
 			bt := randBatch(r, net, 2, 4, []int{4, 2})
 			bt.Mask = graph.NewTensor(tensor.Float64, []int{2, 3}, nil)
-			return stepErr(net, 2, 4, bt)
+			return stepErr(net, 4, bt, false)
 		}, "tagger: mask must be (2, 4) (batch, steps), has shape (2, 3)"},
-		{"no mask", func() error {
-			bt := randBatch(r, net, 2, 4, nil)
-			return stepErr(net, 2, 4, bt)
-		}, "tagger: the net is masked and the batch has no mask"},
+		{"no mask", func() error { return stepErr(net, 4, randBatch(r, net, 2, 4, nil), false) }, "tagger: the net is masked and the batch has no mask"},
 		{"input width", func() error {
 			bt := randBatch(r, net, 2, 4, []int{4, 2})
 			bt.X = graph.NewTensor(tensor.Float64, []int{2, 4, 5}, nil)
-			return stepErr(net, 2, 4, bt)
+			return stepErr(net, 4, bt, false)
 		}, "tagger: inputs must be (batch, steps, 3), have shape (2, 4, 5)"},
 		{"empty sequence", func() error {
-			bt := &Batch{X: tensor.New(tensor.WithShape(2, 0, 3), tensor.Of(tensor.Float64)), Y: tensor.New(tensor.WithShape(2, 0), tensor.Of(tensor.Float64)), Mask: tensor.New(tensor.WithShape(2, 0), tensor.Of(tensor.Float64))}
-			return stepErr(net, 2, 4, bt)
+			bt := &data.SequenceBatch{X: tensor.New(tensor.WithShape(2, 0, 3), tensor.Of(tensor.Float64)), Y: tensor.New(tensor.WithShape(2, 0), tensor.Of(tensor.Float64)), Mask: tensor.New(tensor.WithShape(2, 0), tensor.Of(tensor.Float64))}
+			return stepErr(net, 4, bt, false)
 		}, "tagger: empty batch: inputs have shape (2, 0, 3)"},
 		{"class id", func() error {
 			bt := randBatch(r, net, 2, 4, []int{4, 2})
 			bt.Y.Data().([]float64)[3] = 2
-			return stepErr(net, 2, 4, bt)
+			return stepErr(net, 4, bt, false)
 		}, "tagger: target 2 at position 3 is not a class id in [0, 2)"},
+		{"feeds of part of a sequence", func() error {
+			_, err := one.Feeds(randBatch(r, one, 2, 8, nil), 4, 4)
+			return err
+		}, "clf: a last state readout reads the whole sequence: feed steps [0, 8), not [4, 8)"},
 	} {
 		if err := tc.err(); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
@@ -405,13 +366,11 @@ func TestSegmentErrors(t *testing.T) {
 	}
 }
 
-func stepErr(net *Net, batch, k int, bt *Batch) error {
-	tr, err := NewSegmentTrainer(net, solvers.NewSGD(0.1), batch, k, ZeroState())
+func stepErr(net *Net, k int, bt *data.SequenceBatch, carry bool) error {
+	cfg, err := graph.NewFitConfig(graph.Solver(solvers.NewSGD(0.1)), graph.Segment(k))
 	if err != nil {
 		return err
 	}
-	_, err = tr.Step(bt)
+	_, err = newSegments(net, false).trainBatch(bt, cfg, carry)
 	return err
 }
-
-var _ = fmt.Sprint
