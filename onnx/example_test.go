@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/models/cnn"
 	"github.com/unroll-ml/unroll/models/rnn"
 	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/onnx"
@@ -141,4 +144,85 @@ func Example_recurrent() {
 	// output y float32 (batch, 20, 16)
 	// output h_n float32 (4, batch, 8)
 	// output c_n float32 (4, batch, 8)
+}
+
+// LeNet-5, a nodes.Sequential, exported with Export as PyTorch's torch.onnx.export would: one
+// file for any batch size, input "x" and output "y". Convert gives the same graph in memory;
+// its String lists the inputs, the nodes and the outputs. A trained cnn.Classifier exports the
+// same way, with the input "images", its normalisation in the graph and the output "logits".
+// In ONNX Runtime (Node.js) the file runs as
+//
+//	const s = await ort.InferenceSession.create('lenet5.onnx');
+//	const {y} = await s.run({x: new ort.Tensor('float32', pixels, [n, 1, 28, 28])});
+func ExampleExport() {
+	net, err := cnn.NewLeNet5(graph.NewParams(graph.Seed(1)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "onnx-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	if err := onnx.Export(net, filepath.Join(dir, "lenet5.onnx")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := onnx.Convert(net)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(m)
+	// Output:
+	// input x float32 (batch, 1, 28, 28)
+	// Conv(x, conv1.weight, conv1.bias) -> conv1
+	// Relu(conv1) -> relu
+	// MaxPool(relu) -> pool1
+	// Conv(pool1, conv2.weight, conv2.bias) -> conv2
+	// Relu(conv2) -> relu_2
+	// MaxPool(relu_2) -> pool2
+	// Flatten(pool2) -> flatten
+	// Gemm(flatten, fc1.weight, fc1.bias) -> fc1
+	// Relu(fc1) -> relu_3
+	// Gemm(relu_3, fc2.weight, fc2.bias) -> fc2
+	// Relu(fc2) -> relu_4
+	// Gemm(relu_4, fc3.weight, fc3.bias) -> fc3
+	// Identity(fc3) -> y
+	// output y float32 (batch, 10)
+}
+
+// A character language model exported with Export: token ids and the initial state in, the
+// scores of the next character and the final state out, so that a runtime generates text by
+// feeding each call's h_n and c_n to the next. The vocabulary is in the file's metadata.
+func ExampleExport_languageModel() {
+	vocab, err := data.NewCharVocab("the whale")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lm, err := rnn.NewLanguageModel(graph.NewParams(graph.Seed(1)), "", vocab, rnn.Config{Kind: rnn.LSTM, Hidden: 16, Layers: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := onnx.Convert(lm)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, line := range strings.Split(m.String(), "\n") {
+		if strings.HasPrefix(line, "input ") || strings.HasPrefix(line, "output ") {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// input ids int64 (batch, steps)
+	// input h0 float32 (2, batch, 16)
+	// input c0 float32 (2, batch, 16)
+	// output logits float32 (batch, steps, 8)
+	// output h_n float32 (2, batch, 16)
+	// output c_n float32 (2, batch, 16)
 }

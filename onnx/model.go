@@ -16,15 +16,27 @@ import (
 )
 
 const (
-	// Opset is the version of ONNX's default operator set the files use.
+	// Opset is the version of ONNX's default operator set the files use unless
+	// Model.SetOpset or the option OpsetVersion asks for another.
 	Opset = 17
-	// irVersion is ONNX's IR version 8 (ONNX 1.10 to 1.12), the one that goes with opset 17.
-	irVersion = 8
+	// MinOpset is the oldest operator set version a file can be written for: every operator
+	// the layers write has the same form from opset 13 to 17.
+	MinOpset = 13
 	// Producer is the producer name written into every file.
 	Producer = "unroll"
-	// batchParam names the dynamic batch axis in the files.
+	// batchParam and stepsParam name the dynamic batch and time axes in the files.
 	batchParam = "batch"
+	stepsParam = "steps"
 )
+
+// irVersion is ONNX's IR version that goes with operator set version opset: 7 (ONNX 1.8 and
+// 1.9) for opsets 13 and 14, 8 (ONNX 1.10 to 1.12) for 15 to 17.
+func irVersion(opset int) int64 {
+	if opset <= 14 {
+		return 7
+	}
+	return 8
+}
 
 // Model is an ONNX model being written: a graph of nodes over named values, the model's
 // parameters as initializers, inputs with a dynamic batch axis and named outputs. It
@@ -37,9 +49,11 @@ type Model struct {
 	nodes   map[string]bool   // node names
 	params  map[string]string // parameter name -> initializer name
 	outputs map[string]bool
+	opset   int
+	meta    []*onnxpb.StringStringEntryProto
 }
 
-var _ nodes.ONNXGraph = (*Model)(nil)
+var _ nodes.ONNXModelGraph = (*Model)(nil)
 
 // NewModel starts a model named name whose parameters and buffers are read from ps (nil for a
 // model without parameters).
@@ -54,7 +68,31 @@ func NewModel(ps *graph.Params, name string) *Model {
 		nodes:   map[string]bool{},
 		params:  map[string]string{},
 		outputs: map[string]bool{},
+		opset:   Opset,
 	}
+}
+
+// SetOpset makes the file use version v of ONNX's default operator set, from MinOpset (13)
+// to Opset (17, the default).
+func (m *Model) SetOpset(v int) error {
+	if v < MinOpset || v > Opset {
+		return fmt.Errorf("onnx model %s: opset %d: need %d to %d", m.g.GetName(), v, MinOpset, Opset)
+	}
+	m.opset = v
+	return nil
+}
+
+// SetMetadata records key and its value in the file's metadata (metadata_props), replacing an
+// earlier value of the same key. ONNX Runtime's Python API reads it back with
+// session.get_modelmeta().custom_metadata_map.
+func (m *Model) SetMetadata(key, value string) {
+	for _, e := range m.meta {
+		if e.GetKey() == key {
+			e.Value = proto.String(value)
+			return
+		}
+	}
+	m.meta = append(m.meta, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
 }
 
 // fresh returns base, or base_2, base_3, ... if base is taken, and takes it.
@@ -68,7 +106,8 @@ func fresh(used map[string]bool, base string) string {
 }
 
 // Input declares a graph input called name of element type dtype (tensor.Float32, or
-// tensor.Int64 for ids) and shape shape, where nodes.ONNXBatch marks the dynamic batch axis.
+// tensor.Int64 for ids) and shape shape, where nodes.ONNXBatch marks the dynamic batch axis
+// and nodes.ONNXSteps the dynamic time axis of a sequence.
 func (m *Model) Input(name string, dtype tensor.Dtype, shape ...int) (nodes.ONNXValue, error) {
 	if name == "" {
 		return nodes.ONNXValue{}, fmt.Errorf("onnx input: empty name")
@@ -244,10 +283,11 @@ func (m *Model) proto() (*onnxpb.ModelProto, error) {
 		return nil, fmt.Errorf("onnx model %s: no outputs declared", m.g.GetName())
 	}
 	return &onnxpb.ModelProto{
-		IrVersion:    proto.Int64(irVersion),
-		ProducerName: proto.String(Producer),
-		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
-		Graph:        m.g,
+		IrVersion:     proto.Int64(irVersion(m.opset)),
+		ProducerName:  proto.String(Producer),
+		OpsetImport:   []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(int64(m.opset))}},
+		Graph:         m.g,
+		MetadataProps: m.meta,
 	}, nil
 }
 

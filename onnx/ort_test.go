@@ -274,8 +274,13 @@ func assertClose(t *testing.T, what string, got, want *tensor.Dense) {
 	}
 	g, w := graph.Float64s(got), graph.Float64s(want)
 	worst, at := 0.0, -1
+	maxAbs, maxRel := 0.0, 0.0
 	for i := range g {
 		d := math.Abs(g[i] - w[i])
+		maxAbs = math.Max(maxAbs, d)
+		if w[i] != 0 {
+			maxRel = math.Max(maxRel, d/math.Abs(w[i]))
+		}
 		if !(d <= 1e-5+1e-4*math.Abs(w[i])) && (at < 0 || d > worst || math.IsNaN(d)) {
 			worst, at = d, i
 		}
@@ -283,6 +288,7 @@ func assertClose(t *testing.T, what string, got, want *tensor.Dense) {
 	if at >= 0 {
 		t.Fatalf("%s: element %d: onnx runtime %v, unroll %v (|a-b| = %g)", what, at, g[at], w[at], worst)
 	}
+	t.Logf("%s: %d values, max |a-b| %.2g, max |a-b|/|b| %.2g", what, len(g), maxAbs, maxRel)
 }
 
 // randomTensor draws a float32 tensor from U(-1, 1).

@@ -25,7 +25,8 @@ func elemType(dt tensor.Dtype) (onnxpb.TensorProto_DataType, error) {
 }
 
 // valueInfo describes a graph input or output: element type and shape, the batch axis
-// (nodes.ONNXBatch) as the named dimension "batch".
+// (nodes.ONNXBatch) as the named dimension "batch" and the time axis (nodes.ONNXSteps) as
+// "steps".
 func valueInfo(v nodes.ONNXValue) (*onnxpb.ValueInfoProto, error) {
 	et, err := elemType(v.Dtype)
 	if err != nil {
@@ -37,10 +38,12 @@ func valueInfo(v nodes.ONNXValue) (*onnxpb.ValueInfoProto, error) {
 		switch {
 		case d == nodes.ONNXBatch:
 			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: batchParam}
+		case d == nodes.ONNXSteps:
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: stepsParam}
 		case d > 0:
 			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}
 		default:
-			return nil, fmt.Errorf("shape %v: sizes must be positive, or nodes.ONNXBatch for the batch axis", v.Shape)
+			return nil, fmt.Errorf("shape %v: sizes must be positive, or nodes.ONNXBatch for the batch axis, nodes.ONNXSteps for the time axis", v.Shape)
 		}
 		shape.Dim = append(shape.Dim, dim)
 	}
