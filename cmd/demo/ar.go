@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,13 +37,43 @@ type arFlags struct {
 	epochs, latentEpochs       int
 	ks                         string
 	diff                       bool
+
+	// Read from the flags above.
+	horizons []int
+	fillKind data.Fill
+	kind     rnn.Kind
+	explicit map[string]bool // flags given on the command line
 }
 
 func runAR(args []string, stdout, stderr io.Writer) error {
+	f, c, err := parseARFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	series, label, err := loadSeries(*f, f.fillKind)
+	if err != nil {
+		return err
+	}
+	out := stdout
+	if c.json {
+		out = stderr
+	}
+	res, err := trainAR(series, label, f, c, out)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return nil
+}
+
+// parseARFlags reads and checks demo ar's flags.
+func parseARFlags(args []string, stderr io.Writer) (*arFlags, *common, error) {
 	fs, c := newFlags("ar", stderr)
-	var f arFlags
+	f := &arFlags{}
 	fs.StringVar(&f.series, "series", "sunspots", "built-in series: sunspots (yearly, 1700-2008) or co2 (weekly Mauna Loa, 1958-2001, has gaps)")
-	fs.StringVar(&f.file, "data", "", "read the series from this CSV file (with a header line) instead")
+	fs.StringVar(&f.file, "data", "", "read the series from this CSV file (with a header line) instead of a built-in one (not with -series)")
 	fs.StringVar(&f.column, "column", "", "the column of -data to read")
 	fs.StringVar(&f.fill, "fill", "none", "missing values: none (an error), drop or interpolate")
 	fs.IntVar(&f.tau, "tau", 4, "order of the MLP AR model: how many past values it reads")
@@ -55,45 +87,32 @@ func runAR(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.ks, "k", "1,2,4,8", "forecast horizons k to score, comma-separated")
 	fs.BoolVar(&f.diff, "diff", false, "train the MLP and latent AR models on the changes x_t - x_{t-1} (for series with a trend, such as co2)")
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
-	ks, err := parseKs(f.ks)
-	if err != nil {
-		return err
+	f.explicit = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.explicit[fl.Name] = true })
+	if f.file != "" && f.explicit["series"] {
+		return nil, nil, usagef("-series %s and -data %s name two series: give -series for a built-in one, or -data FILE -column NAME for a CSV file", f.series, f.file)
 	}
-	fill, err := parseFill(f.fill)
-	if err != nil {
-		return err
+	var err error
+	if f.horizons, err = parseKs(f.ks); err != nil {
+		return nil, nil, err
 	}
-	kind, err := rnn.ParseKind(f.cell)
-	if err != nil {
-		return usagef("-cell: %v", err)
+	if f.fillKind, err = parseFill(f.fill); err != nil {
+		return nil, nil, err
+	}
+	if f.kind, err = rnn.ParseKind(f.cell); err != nil {
+		return nil, nil, usagef("-cell: %v", err)
 	}
 	for _, v := range []struct {
 		name string
 		val  int
 	}{{"-tau", f.tau}, {"-ls-tau", f.lsTau}, {"-ar-hidden", f.arHidden}, {"-hidden", f.hidden}, {"-window", f.window}, {"-epochs", f.epochs}, {"-latent-epochs", f.latentEpochs}} {
 		if v.val < 1 {
-			return usagef("%s %d: must be at least 1", v.name, v.val)
+			return nil, nil, usagef("%s %d: must be at least 1", v.name, v.val)
 		}
 	}
-	series, label, err := loadSeries(f, fill)
-	if err != nil {
-		return err
-	}
-	out := stdout
-	if c.json {
-		out = stderr
-	}
-	res, err := trainAR(series, label, f, kind, ks, c, out)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		enc := json.NewEncoder(stdout)
-		return enc.Encode(res)
-	}
-	return nil
+	return f, c, nil
 }
 
 func parseKs(s string) ([]int, error) {
@@ -179,19 +198,51 @@ type arResult struct {
 	Seconds float64                       `json:"seconds"`
 }
 
-func trainAR(s *data.Series, label string, f arFlags, kind rnn.Kind, ks []int, c *common, out io.Writer) (*arResult, error) {
+// arModels are demo ar's models, trained on the training part of the series.
+type arModels struct {
+	ps         *graph.Params
+	scaler     data.Scaler
+	ar         *rnn.AR
+	latent     *rnn.LatentAR
+	linear     *rnn.LinearAR
+	arLoss     []float64 // the training loss of each epoch
+	latentLoss []float64
+}
+
+func trainAR(s *data.Series, label string, f *arFlags, c *common, out io.Writer) (*arResult, error) {
 	start := time.Now()
-	values := s.Values
-	train, test, err := data.SplitSeries(values, 0.8)
+	train, test, err := data.SplitSeries(s.Values, arTrainFrac)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	from := len(train)
-	fmt.Fprintf(out, "%s: %d values; training on the first %d, testing on the last %d (20%%)\n", label, len(values), len(train), len(test))
+	if err := checkOrders(f, label, len(s.Values), len(train)); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "%s: %d values; training on the first %d, testing on the last %d (20%%)\n", label, len(s.Values), len(train), len(test))
 	if len(s.Missing) > 0 {
 		fmt.Fprintf(out, "%d missing values: %s (%d interpolated)\n", len(s.Missing), f.fill, len(s.Filled))
 	}
-	// The neural models learn standardised values, or standardised changes with -diff.
+	m, err := fitARModels(train, label, f, c.seed, out)
+	if err != nil {
+		return nil, err
+	}
+	res, forecasts, err := scoreAR(s, label, len(train), test, f, m, out)
+	if err != nil {
+		return nil, err
+	}
+	res.Seed = c.seed
+	if c.out != "" {
+		if err := writeARFiles(c.out, s, label, f, len(train), forecasts, m, out); err != nil {
+			return nil, err
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// fitARModels trains the MLP and latent AR models on the standardised training part (or its
+// standardised changes with -diff) and fits the least-squares baseline.
+func fitARModels(train []float64, label string, f *arFlags, seed uint64, out io.Writer) (*arModels, error) {
 	base := train
 	if f.diff {
 		base = rnn.Differences(train)
@@ -200,111 +251,107 @@ func trainAR(s *data.Series, label string, f arFlags, kind rnn.Kind, ks []int, c
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
+	m := &arModels{ps: graph.NewParams(graph.Seed(seed)), scaler: scaler}
+	if m.ar, err = rnn.NewAR(m.ps, "ar", f.tau, []int{f.arHidden}); err != nil {
+		return nil, err
+	}
+	if m.latent, err = rnn.NewLatentAR(m.ps, "latent", f.kind, f.hidden, f.window); err != nil {
+		return nil, err
+	}
+	if m.linear, err = rnn.FitLinearAR(train, f.lsTau); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
 	scaled := scaler.Transform(base)
-	wrap := func(p rnn.Predictor) rnn.Predictor {
-		p = rnn.Scaled{P: p, Scaler: scaler}
-		if f.diff {
-			p = rnn.Differenced{P: p}
-		}
-		return p
-	}
-
-	ps := graph.NewParams(graph.Seed(c.seed))
-	ar, err := rnn.NewAR(ps, "ar", f.tau, rnn.ARHidden(f.arHidden))
-	if err != nil {
-		return nil, err
-	}
-	lat, err := rnn.NewLatentAR(ps, "latent", kind, f.hidden, f.window)
-	if err != nil {
-		return nil, err
-	}
-	lin, err := rnn.FitLinearAR(train, f.lsTau)
+	bar := newProgress(out, f.epochs+f.latentEpochs, "epoch")
+	h, err := m.ar.Fit(scaled, graph.Epochs(f.epochs), graph.Batch(32), graph.Solver(solvers.NewAdam(0.01)),
+		graph.OnEpoch(func(e graph.EpochStats) { bar.update(e.Epoch, fmt.Sprintf("MLP AR(%d) mse %.4f", f.tau, e.TrainLoss)) }))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-
-	bar := newProgress(out, f.epochs+f.latentEpochs, "epoch")
-	xa, ya, err := data.Windows(scaled, f.tau)
-	if err != nil {
-		return nil, fmt.Errorf("%s: ar(%d): training part: %w", label, f.tau, err)
-	}
-	arFit, err := ar.Fit(xa, ya, rnn.FitEpochs(f.epochs), rnn.FitBatchSize(32), rnn.FitSolver(solvers.NewAdam(0.01)),
-		rnn.FitOnEpoch(func(e int, loss float64) { bar.update(e, fmt.Sprintf("MLP AR(%d) mse %.4f", f.tau, loss)) }))
-	if err != nil {
-		return nil, err
-	}
-	xl, yl, err := data.Windows(scaled, f.window)
-	if err != nil {
-		return nil, fmt.Errorf("%s: latent ar (window %d): training part: %w", label, f.window, err)
-	}
-	latFit, err := lat.Fit(xl, yl, rnn.FitEpochs(f.latentEpochs), rnn.FitBatchSize(32), rnn.FitSolver(solvers.NewAdam(0.01)),
-		rnn.FitOnEpoch(func(e int, loss float64) {
-			bar.update(f.epochs+e, fmt.Sprintf("latent AR (%v) mse %.4f", kind, loss))
+	m.arLoss = epochLosses(h)
+	h, err = m.latent.Fit(scaled, graph.Epochs(f.latentEpochs), graph.Batch(32), graph.Solver(solvers.NewAdam(0.01)),
+		graph.OnEpoch(func(e graph.EpochStats) {
+			bar.update(f.epochs+e.Epoch, fmt.Sprintf("latent AR (%v) mse %.4f", f.kind, e.TrainLoss))
 		}))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	bar.finish()
+	m.latentLoss = epochLosses(h)
+	return m, bar.finish()
+}
 
+func epochLosses(h *graph.History) []float64 {
+	out := make([]float64, len(h.Epochs))
+	for i, e := range h.Epochs {
+		out[i] = e.TrainLoss
+	}
+	return out
+}
+
+// wrap makes a model of standardised values (or changes, with -diff) predict the series.
+func (m *arModels) wrap(p rnn.Predictor, diff bool) rnn.Predictor {
+	p = rnn.Scaled{P: p, Scaler: m.scaler}
+	if diff {
+		p = rnn.Differenced{P: p}
+	}
+	return p
+}
+
+// scoreAR forecasts the test part with every model at every horizon, prints the table and
+// returns the figures and the forecasts by model and horizon.
+func scoreAR(s *data.Series, label string, from int, test []float64, f *arFlags, m *arModels, out io.Writer) (*arResult, map[string]map[int][]float64, error) {
 	models := []struct {
 		key, name string
 		p         rnn.Predictor
 	}{
 		{"persistence", "persistence (the last value)", rnn.Persistence{}},
-		{"least_squares_ar", fmt.Sprintf("least-squares AR(%d)", f.lsTau), lin},
-		{"ar", fmt.Sprintf("MLP AR(%d), hidden %d", f.tau, f.arHidden), wrap(ar)},
-		{"latent_ar", fmt.Sprintf("latent AR: %v %d, window %d", kind, f.hidden, f.window), wrap(lat)},
+		{"least_squares_ar", fmt.Sprintf("least-squares AR(%d)", f.lsTau), m.linear},
+		{"ar", fmt.Sprintf("MLP AR(%d), hidden %d", f.tau, f.arHidden), m.wrap(m.ar, f.diff)},
+		{"latent_ar", fmt.Sprintf("latent AR: %v %d, window %d", f.kind, f.hidden, f.window), m.wrap(m.latent, f.diff)},
 	}
-	res := &arResult{Diff: f.diff, Series: label, Values: len(values), Train: len(train), Test: len(test), Tau: f.tau, LSTau: f.lsTau,
-		Cell: kind.String(), Hidden: f.hidden, Window: f.window, Seed: c.seed, KStep: map[string]map[string]float64{},
-		ARLoss: arFit.Loss[len(arFit.Loss)-1], LatentLoss: latFit.Loss[len(latFit.Loss)-1]}
+	res := &arResult{Diff: f.diff, Series: label, Values: len(s.Values), Train: from, Test: len(test), Tau: f.tau, LSTau: f.lsTau,
+		Cell: f.kind.String(), Hidden: f.hidden, Window: f.window, KStep: map[string]map[string]float64{},
+		ARLoss: m.arLoss[len(m.arLoss)-1], LatentLoss: m.latentLoss[len(m.latentLoss)-1]}
 	forecasts := map[string]map[int][]float64{}
-	fmt.Fprintf(out, "\nRMSE of forecasts of the test part (%s units):\n", s.Name)
-	fmt.Fprintf(out, "%-40s", "model")
-	for _, k := range ks {
+	fmt.Fprintf(out, "\nRMSE of forecasts of the test part (%s units):\n%-40s", s.Name, "model")
+	for _, k := range f.horizons {
 		fmt.Fprintf(out, " %8s", fmt.Sprintf("%d-step", k))
 	}
 	fmt.Fprintln(out)
-	for _, m := range models {
-		res.KStep[m.key] = map[string]float64{}
-		forecasts[m.key] = map[int][]float64{}
-		fmt.Fprintf(out, "%-40s", m.name)
-		for _, k := range ks {
-			pred, err := rnn.KStep(m.p, values, from, k)
+	for _, md := range models {
+		res.KStep[md.key], forecasts[md.key] = map[string]float64{}, map[int][]float64{}
+		fmt.Fprintf(out, "%-40s", md.name)
+		for _, k := range f.horizons {
+			pred, r, err := forecastRMSE(md.p, s.Values, from, k, test)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", label, m.key, err)
+				return nil, nil, fmt.Errorf("%s: %s: %w", label, md.key, err)
 			}
-			r, err := rnn.RMSE(pred, test)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", label, m.key, err)
-			}
-			forecasts[m.key][k] = pred
-			res.KStep[m.key][strconv.Itoa(k)] = r
+			forecasts[md.key][k], res.KStep[md.key][strconv.Itoa(k)] = pred, r
 			fmt.Fprintf(out, " %8.2f", r)
 		}
 		fmt.Fprintln(out)
 	}
 	oneStep := map[string]float64{}
-	for _, m := range models {
-		pred, err := rnn.OneStep(m.p, values, from)
+	for _, md := range models {
+		pred, r, err := forecastRMSE(md.p, s.Values, from, 1, test)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", label, m.key, err)
+			return nil, nil, fmt.Errorf("%s: %s: %w", label, md.key, err)
 		}
-		if oneStep[m.key], err = rnn.RMSE(pred, test); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", label, m.key, err)
-		}
-		forecasts[m.key][1] = pred
+		forecasts[md.key][1], oneStep[md.key] = pred, r
 	}
 	res.Persist, res.LinearAR, res.AR, res.LatentAR = oneStep["persistence"], oneStep["least_squares_ar"], oneStep["ar"], oneStep["latent_ar"]
 	fmt.Fprintf(out, "1-step: MLP AR %s persistence, latent AR %s persistence\n", beats(res.AR, res.Persist), beats(res.LatentAR, res.Persist))
+	return res, forecasts, nil
+}
 
-	if c.out != "" {
-		if err := writeARFiles(c.out, s, label, f, kind, ks, from, forecasts, arFit, latFit, ps, scaler, out); err != nil {
-			return nil, err
-		}
+// forecastRMSE returns the k-step forecasts of values[from:] and their RMSE against test.
+func forecastRMSE(p rnn.Predictor, values []float64, from, k int, test []float64) ([]float64, float64, error) {
+	pred, err := rnn.KStep(p, values, from, k)
+	if err != nil {
+		return nil, 0, err
 	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	r, err := rnn.RMSE(pred, test)
+	return pred, r, err
 }
 
 func beats(model, baseline float64) string {
@@ -343,16 +390,13 @@ func seriesX(s *data.Series) ([]float64, string) {
 	return x, "step"
 }
 
-func writeARFiles(dir string, s *data.Series, label string, f arFlags, kind rnn.Kind, ks []int, from int,
-	forecasts map[string]map[int][]float64, arFit, latFit *rnn.FitResult, ps *graph.Params, scaler data.Scaler, out io.Writer) error {
+func writeARFiles(dir string, s *data.Series, label string, f *arFlags, from int,
+	forecasts map[string]map[int][]float64, m *arModels, out io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	x, xlabel := seriesX(s)
-	kmax := ks[len(ks)-1]
-	for _, k := range ks {
-		kmax = max(kmax, k)
-	}
+	kmax := slices.Max(f.horizons)
 	tx := x[from:]
 	first := max(0, from-2*len(tx)) // show the test part and twice as much before it
 	fc := viz.ForecastPlot{
@@ -363,13 +407,13 @@ func writeARFiles(dir string, s *data.Series, label string, f arFlags, kind rnn.
 		TestStart: x[from],
 		Forecasts: []viz.Series{
 			{Name: fmt.Sprintf("MLP AR(%d), 1-step", f.tau), X: tx, Y: forecasts["ar"][1]},
-			{Name: fmt.Sprintf("latent AR (%v), 1-step", kind), X: tx, Y: forecasts["latent_ar"][1]},
+			{Name: fmt.Sprintf("latent AR (%v), 1-step", f.kind), X: tx, Y: forecasts["latent_ar"][1]},
 		},
 	}
 	if kmax > 1 {
 		fc.Forecasts = append(fc.Forecasts,
 			viz.Series{Name: fmt.Sprintf("MLP AR(%d), %d-step", f.tau, kmax), X: tx, Y: forecasts["ar"][kmax]},
-			viz.Series{Name: fmt.Sprintf("latent AR (%v), %d-step", kind, kmax), X: tx, Y: forecasts["latent_ar"][kmax]})
+			viz.Series{Name: fmt.Sprintf("latent AR (%v), %d-step", f.kind, kmax), X: tx, Y: forecasts["latent_ar"][kmax]})
 	}
 	paths := []string{filepath.Join(dir, "ar-forecast.png"), filepath.Join(dir, "ar-loss.png"), filepath.Join(dir, "ar.safetensors")}
 	if err := viz.Forecast(paths[0], fc); err != nil {
@@ -377,16 +421,17 @@ func writeARFiles(dir string, s *data.Series, label string, f arFlags, kind rnn.
 	}
 	if err := viz.Lines(paths[1], viz.LinePlot{
 		Title: "training loss (standardised units)", XLabel: "epoch", YLabel: "mean squared error", LogY: true,
-		Series: []viz.Series{{Name: fmt.Sprintf("MLP AR(%d)", f.tau), Y: arFit.Loss}, {Name: fmt.Sprintf("latent AR (%v)", kind), Y: latFit.Loss}},
+		Series: []viz.Series{{Name: fmt.Sprintf("MLP AR(%d)", f.tau), Y: m.arLoss}, {Name: fmt.Sprintf("latent AR (%v)", f.kind), Y: m.latentLoss}},
 	}); err != nil {
 		return err
 	}
+	// Both models live in one parameter set: one file holds them, with the scaling they read.
 	meta := map[string]string{
-		"series": label, "tau": strconv.Itoa(f.tau), "ar_hidden": strconv.Itoa(f.arHidden), "cell": kind.String(),
+		"series": label, "tau": strconv.Itoa(f.tau), "ar_hidden": strconv.Itoa(f.arHidden), "cell": f.kind.String(),
 		"hidden": strconv.Itoa(f.hidden), "window": strconv.Itoa(f.window), "diff": strconv.FormatBool(f.diff),
-		"scaler_mean": strconv.FormatFloat(scaler.Mean, 'g', -1, 64), "scaler_std": strconv.FormatFloat(scaler.Std, 'g', -1, 64),
+		"scaler_mean": strconv.FormatFloat(m.scaler.Mean, 'g', -1, 64), "scaler_std": strconv.FormatFloat(m.scaler.Std, 'g', -1, 64),
 	}
-	if err := graph.SaveCheckpoint(paths[2], ps, nil, &graph.Extra{Meta: meta}); err != nil {
+	if err := graph.SaveCheckpoint(paths[2], m.ps, nil, &graph.Extra{Meta: meta}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %s\n", strings.Join(paths, ", "))

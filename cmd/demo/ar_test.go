@@ -34,7 +34,10 @@ func TestARDemoJSON(t *testing.T) {
 		t.Fatalf("stdout holds more than one JSON object:\n%s", stdout.String())
 	}
 	var raw map[string]any
-	_ = json.Unmarshal(stdout.Bytes(), &raw)
+	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	checkSnakeCase(t, raw)
 	for _, k := range []string{"persistence", "least_squares_ar", "ar", "latent_ar", "k_step", "seconds"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
@@ -92,8 +95,9 @@ func TestARDemoBadSeries(t *testing.T) {
 		{[]string{"ar", "-data", csv, "-column", "price"}, 1, `no column "price"; the columns are ["day" "value"]`},
 		{[]string{"ar", "-data", csv}, 2, "-data " + csv + " needs -column NAME"},
 		{[]string{"ar", "-data", csv, "-column", "value"}, 1, "1 missing values (lines 4); choose a fill"},
-		{[]string{"ar", "-data", csv, "-column", "value", "-fill", "interpolate", "-tau", "20"}, 1, "too few"},
-		{[]string{"ar", "-data", csv, "-column", "value", "-fill", "drop", "-ls-tau", "3"}, 1, "too few"},
+		{[]string{"ar", "-data", csv, "-column", "value", "-fill", "interpolate", "-tau", "20"}, 2, "-tau 20: the MLP AR model reads 20 past values"},
+		{[]string{"ar", "-data", csv, "-column", "value", "-fill", "drop", "-ls-tau", "3"}, 2, "-ls-tau 3: the least-squares AR(3)"},
+		{[]string{"ar", "-data", csv, "-column", "value", "-fill", "drop"}, 1, "-k 1,2,4,8 (the default): the 8-step forecasts of the test part, even persistence's, need 8 values before the test part, and the 5 of short.csv (value) are too few"},
 		{[]string{"ar", "-series", "co2"}, 1, "59 missing values"},
 		{[]string{"ar", "-series", "co2"}, 1, "rerun with -fill drop or -fill interpolate"},
 		{[]string{"ar", "-series", "moon"}, 2, `-series "moon": want sunspots or co2`},

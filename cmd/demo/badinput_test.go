@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ type badInputFiles struct {
 	corruptIDX string // an IDX data set whose training images are truncated
 	countIDX   string // 320 training images but 319 labels
 	smallIDX   string // 20x20 images
+	constIDX   string // 28x28 images all black
 	badLabel   string // a label of 10
 	cnnCkpt    string // demo cnn's checkpoint (LeNet-5, batch 32)
 	rnnCkpt    string // demo rnn's checkpoint
@@ -30,6 +32,8 @@ type badInputFiles struct {
 	gapCSV     string // a series with a gap
 	infCSV     string // a series with an infinite value
 	shortCSV   string // a series of 5 values
+	hugeCSV    string // a series with a value whose square overflows
+	csv120     string // a series of 120 values
 	unreadable string // a file with mode 000
 	notDir     string // a regular file where a directory is expected
 }
@@ -78,9 +82,17 @@ func newBadInputFiles(t *testing.T) *badInputFiles {
 	os.WriteFile(lab, b, 0o644)
 	f.smallIDX = filepath.Join(dir, "small")
 	os.Mkdir(f.smallIDX, 0o755)
+	f.constIDX = filepath.Join(dir, "const")
+	os.Mkdir(f.constIDX, 0o755)
+	pixels := make([]byte, 64*400)
+	for i := range pixels {
+		pixels[i] = byte(i) // not constant: demo cnn normalises with the set's statistics
+	}
 	for _, p := range []string{"train", "t10k"} {
-		writeIDX(t, filepath.Join(f.smallIDX, p+"-images-idx3-ubyte"), []int{64, 20, 20}, make([]byte, 64*400))
+		writeIDX(t, filepath.Join(f.smallIDX, p+"-images-idx3-ubyte"), []int{64, 20, 20}, pixels)
 		writeIDX(t, filepath.Join(f.smallIDX, p+"-labels-idx1-ubyte"), []int{64}, make([]byte, 64))
+		writeIDX(t, filepath.Join(f.constIDX, p+"-images-idx3-ubyte"), []int{64, 28, 28}, make([]byte, 64*784))
+		writeIDX(t, filepath.Join(f.constIDX, p+"-labels-idx1-ubyte"), []int{64}, make([]byte, 64))
 	}
 
 	ckdir := filepath.Join(dir, "ckpt")
@@ -100,15 +112,27 @@ func newBadInputFiles(t *testing.T) *badInputFiles {
 	f.empty = write("empty", nil)
 	f.tinyText = write("tiny.txt", []byte("Call me Ishmael. Some years ago, never m"))
 	f.badUTF8 = write("bad.txt", []byte("Call me \xff Ishmael"))
-	f.gapCSV = write("gap.csv", []byte("year,v\n1,1\n2,\n3,3\n4,4\n5,5\n6,6\n7,7\n8,8\n9,9\n10,10\n"))
-	f.infCSV = write("inf.csv", []byte("year,v\n1,1\n2,2\n3,Inf\n4,4\n"))
-	f.shortCSV = write("short.csv", []byte("v\n1\n2\n3\n4\n5\n"))
+	f.writeSeries(write)
 	f.notDir = write("notdir", []byte("x"))
 	f.unreadable = write("unreadable", []byte("v\n1\n2\n"))
 	if err := os.Chmod(f.unreadable, 0); err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// writeSeries writes the CSV series of the cases with write(name, content).
+func (f *badInputFiles) writeSeries(write func(string, []byte) string) {
+	f.gapCSV = write("gap.csv", []byte("year,v\n1,1\n2,\n3,3\n4,4\n5,5\n6,6\n7,7\n8,8\n9,9\n10,10\n"))
+	f.infCSV = write("inf.csv", []byte("year,v\n1,1\n2,2\n3,Inf\n4,4\n"))
+	f.shortCSV = write("short.csv", []byte("v\n1\n2\n3\n4\n5\n"))
+	f.hugeCSV = write("huge.csv", []byte("year,v\n1,1\n2,2\n3,1e308\n4,4\n"))
+	var csv120 strings.Builder
+	csv120.WriteString("t,v\n")
+	for i := range 120 {
+		fmt.Fprintf(&csv120, "%d,%d\n", i, (i*37)%101)
+	}
+	f.csv120 = write("s120.csv", []byte(csv120.String()))
 }
 
 func readFile(t *testing.T, path string) string {
@@ -125,13 +149,32 @@ func readFile(t *testing.T, path string) string {
 // "demo <subcommand>: ..." that names the culprit, with no panic or stack trace.
 func TestDemoBadInput(t *testing.T) {
 	f := newBadInputFiles(t)
-	type demoCase struct {
-		args       []string
-		code       int
-		want       string
-		unreadable bool // reads f.unreadable: needs a process that mode 000 keeps out
+	for _, c := range demoBadInputCases(f) {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var code int
+			var stderr string
+			if c.unreadable && os.Geteuid() == 0 {
+				code, stderr = runUnprivileged(t, f.dir, c.args)
+			} else {
+				code, _, stderr = runDemo(t, c.args...)
+			}
+			checkOneLineError(t, c.args, code, stderr, c.code, c.want)
+		})
 	}
-	cases := []demoCase{
+}
+
+// demoBadInputCase is a command line that must fail with status code and a last line that
+// says want.
+type demoBadInputCase struct {
+	args       []string
+	code       int
+	want       string
+	unreadable bool // reads f.unreadable: needs a process that mode 000 keeps out
+}
+
+// demoBadInputCases are the cases of TestDemoBadInput, over the files f.
+func demoBadInputCases(f *badInputFiles) []demoBadInputCase {
+	return []demoBadInputCase{
 		// conv
 		{[]string{"conv", "-image", "-1"}, 2, "-image -1: the MNIST test set has images 0 to 9999", false},
 		{[]string{"conv", "-image", "10000"}, 2, "-image 10000", false},
@@ -152,7 +195,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"cnn", "-epochs", "0"}, 2, "-epochs must be at least 1, got 0", false},
 		{[]string{"cnn", "-steps", "-1"}, 2, "-steps, -train and -test must not be negative", false},
 		{[]string{"cnn", "-schedule", "step"}, 2, `-schedule must be none or cosine, not "step"`, false},
-		{[]string{"cnn", "-model", "vgg"}, 2, `-model must be w1 or lenet, not "vgg"`, false},
+		{[]string{"cnn", "-model", "vgg"}, 2, `-model must be smallcnn or lenet, not "vgg"`, false},
 		{[]string{"cnn", "-checkpoint-every", "5"}, 2, "-checkpoint-every needs -out", false},
 		{[]string{"cnn", "-checkpoint-every", "-1", "-out", f.dir}, 2, "-checkpoint-every must not be negative, got -1", false},
 		{[]string{"cnn", "-nope"}, 2, "flag provided but not defined: -nope", false},
@@ -163,14 +206,15 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"cnn", "-data", f.countIDX}, 1, "has 320 images but", false},
 		{[]string{"cnn", "-data", f.badLabel}, 1, "label 10 at index 319 is not below 10 classes", false},
 		{[]string{"cnn", "-data", f.smallIDX, "-model", "lenet"}, 1, "the training set has 20x20 images, lenet5 expects 1x28x28", false},
+		{[]string{"cnn", "-data", f.constIDX}, 1, "const: normalize: normalisation: channel 0: standard deviation 0", false},
 		{[]string{"cnn", "-data", f.mnist, "-train", "10", "-batch", "32"}, 1, "10 training images make no batch of 32", false},
 		// cnn: checkpoints
 		{[]string{"cnn", "-data", f.mnist, "-resume", filepath.Join(f.dir, "missing.safetensors")}, 1, "missing.safetensors: no such file or directory", false},
 		{[]string{"cnn", "-data", f.mnist, "-resume", f.empty}, 1, "file of 0 bytes is too short", false},
 		{[]string{"cnn", "-data", f.mnist, "-resume", f.garbage}, 1, "header is not valid JSON", false},
-		{[]string{"cnn", "-data", f.mnist, "-resume", f.rnnCkpt, "-model", "lenet", "-batch", "32"}, 1, `holds a "" model, not "lenet5"`, false},
-		{[]string{"cnn", "-data", f.mnist, "-resume", f.cnnCkpt, "-model", "w1", "-batch", "32"}, 1, `holds a "lenet5" model, not "w1"`, false},
-		{[]string{"cnn", "-data", f.mnist, "-resume", f.cnnCkpt, "-model", "lenet", "-batch", "16"}, 1, "was trained with batch 32, this classifier uses 16", false},
+		{[]string{"cnn", "-data", f.mnist, "-resume", f.rnnCkpt, "-model", "lenet", "-batch", "32"}, 1, `holds a language_model of models/rnn, not a classifier of "lenet5"`, false},
+		{[]string{"cnn", "-data", f.mnist, "-resume", f.cnnCkpt, "-model", "smallcnn", "-batch", "32"}, 1, `holds a classifier of "lenet5", not a classifier of "smallcnn"`, false},
+		{[]string{"cnn", "-data", f.mnist, "-resume", f.cnnCkpt, "-model", "lenet", "-batch", "16"}, 1, "the run was trained with batch 32, this Fit asks for 16", false},
 		{[]string{"cnn", "-data", f.mnist, "-resume", f.unreadable}, 1, "unreadable: permission denied", true},
 		{[]string{"cnn", "-data", f.mnist, "-steps", "1", "-out", f.notDir}, 1, "notdir: not a directory", false},
 		// rnn: flags
@@ -196,6 +240,7 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"rnn", "-resume", filepath.Join(f.dir, "missing.safetensors")}, 1, "missing.safetensors: no such file or directory", false},
 		{[]string{"rnn", "-resume", f.garbage}, 1, "header is not valid JSON", false},
 		{[]string{"rnn", "-resume", f.cnnCkpt, "-data", f.text}, 1, "not a language model's checkpoint", false},
+		{[]string{"rnn", "-resume", f.rnnCkpt, "-data", f.tinyText}, 1, "-data " + f.tinyText + ": checkpoint " + f.rnnCkpt + " was trained on another text, " + f.text, false},
 		// ar
 		{[]string{"ar", "-series", "dow"}, 2, `-series "dow": want sunspots or co2`, false},
 		{[]string{"ar", "-fill", "zero"}, 2, `-fill "zero": want none, drop or interpolate`, false},
@@ -209,6 +254,16 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"ar", "-data", f.unreadable, "-column", "v"}, 1, "unreadable: permission denied", true},
 		{[]string{"ar", "-data", f.empty, "-column", "v"}, 1, "empty file, no header", false},
 		{[]string{"ar", "-data", f.shortCSV, "-column", "v"}, 1, "too few", false},
+		{[]string{"ar", "-series", "co2", "-data", f.gapCSV, "-column", "v"}, 2, "-series co2 and -data " + f.gapCSV + " name two series", false},
+		{[]string{"ar", "-series", "sunspots", "-data", f.gapCSV, "-column", "v"}, 2, "name two series", false},
+		{[]string{"ar", "-data", f.hugeCSV, "-column", "v"}, 1, `huge.csv: line 4, column "v": "1e308" is too large`, false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-tau", "90"}, 2, "-tau 90: the MLP AR model reads 90 past values: training it and its 8-step forecasts need 97 values before the test part, and the 96 of s120.csv (v) are too few", false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-tau", "95", "-diff", "-k", "1"}, 2, "-tau 95: the MLP AR model reads 95 past changes, so 96 values with -diff: training it and its 1-step forecasts need 97 values", false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-window", "90"}, 2, "-window 90: the latent AR model reads 90 past values", false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-ls-tau", "60"}, 2, "-ls-tau 60: the least-squares AR(60) fits 61 coefficients", false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-k", "1,200"}, 2, "-k 1,200: the 200-step forecasts of the test part", false},
+		{[]string{"ar", "-data", f.csv120, "-column", "v", "-k", "95"}, 2, "-k 95: with -tau 4 (the default), the MLP AR model", false},
+		{[]string{"ar", "-data", f.shortCSV, "-column", "v", "-tau", "20"}, 2, "-tau 20: the MLP AR model reads 20 past values", false},
 		{[]string{"ar", "-tau", "0"}, 2, "-tau 0: must be at least 1", false},
 		{[]string{"ar", "-window", "-3"}, 2, "-window -3: must be at least 1", false},
 		{[]string{"ar", "-k", "0"}, 2, `-k "0": want positive whole numbers`, false},
@@ -224,18 +279,6 @@ func TestDemoBadInput(t *testing.T) {
 		{[]string{"gradflow", "-lr", "Inf", "-iters", "1", "-steps", "3", "-hidden", "2", "-batch", "2", "-cells", "rnn"}, 1, "learning rate +Inf is not finite", false},
 		// the demo itself
 		{[]string{"train"}, 2, `unknown subcommand "train"`, false},
-	}
-	for _, c := range cases {
-		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			var code int
-			var stderr string
-			if c.unreadable && os.Geteuid() == 0 {
-				code, stderr = runUnprivileged(t, f.dir, c.args)
-			} else {
-				code, _, stderr = runDemo(t, c.args...)
-			}
-			checkOneLineError(t, c.args, code, stderr, c.code, c.want)
-		})
 	}
 }
 

@@ -2,7 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,19 +15,21 @@ import (
 	"github.com/unroll-ml/unroll/data/builtin"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/models/cnn"
+	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/solvers"
-	"github.com/unroll-ml/unroll/viz"
 )
 
 func init() {
-	register(command{name: "cnn", summary: "train a CNN (W1 net or LeNet-5) on MNIST and look at what it learned", run: runCNN})
+	register(command{name: "cnn", summary: "train a CNN (the small CNN of workload W1, or LeNet-5) on MNIST and look at what it learned", run: runCNN})
 }
 
+// cnnFlags are demo cnn's flags.
 type cnnFlags struct {
+	*common
 	model    string
 	classic  bool
-	epochs   int
-	steps    int
+	epochs   int // in all, counting a resumed run's
+	steps    int // in all, counting a resumed run's (0: no limit)
 	train    int
 	test     int
 	batch    int
@@ -37,28 +39,100 @@ type cnnFlags struct {
 	dataDir  string
 	resume   string
 	clip     float64
-	ckptStep int // write the checkpoint every this many steps (0: after each epoch only)
+	ckptStep int // write the checkpoint every this many steps (0: after each epoch)
 }
 
 // cnnResult is what -json prints.
 type cnnResult struct {
-	Model           string           `json:"model"`
-	Epochs          int              `json:"epochs"`
-	Steps           int              `json:"steps"`
-	TrainImages     int              `json:"train_images"`
-	TestImages      int              `json:"test_images"`
-	TestAccuracy    float64          `json:"test_accuracy"`
-	TestLoss        float64          `json:"test_loss"`
-	ImagesPerSecond float64          `json:"images_per_second"`
-	History         []cnn.EpochStats `json:"history"`
-	Confusion       [][]int          `json:"confusion"`
-	Checkpoint      string           `json:"checkpoint,omitempty"`
+	Model           string             `json:"model"`
+	Epochs          int                `json:"epochs"`
+	Steps           int                `json:"steps"`
+	TrainImages     int                `json:"train_images"`
+	TestImages      int                `json:"test_images"`
+	Normalization   cnnNormalization   `json:"normalization"`
+	TestAccuracy    float64            `json:"test_accuracy"`
+	TestLoss        float64            `json:"test_loss"`
+	ImagesPerSecond float64            `json:"images_per_second"`
+	History         []graph.EpochStats `json:"history"`
+	Confusion       [][]int            `json:"confusion"`
+	Checkpoint      string             `json:"checkpoint,omitempty"`
+	ONNX            string             `json:"onnx,omitempty"` // the classifier as an ONNX file
+	clf             *cnn.Classifier    // for the figures
+	test            *data.ImageSet     // normalised as trained
+	hist            *graph.History     // every completed epoch
+	norm            data.Normalization // of the training data
+	out             string             // the checkpoint's and figures' directory, "" for none
+	perEpoch        int                // training steps per epoch
+	stepLoss        []stepLoss         // the loss of every step this process trained
+	figures         []string           // the figures written, by file name
+}
+
+// stepLoss is one training step's loss.
+type stepLoss struct {
+	step int // counted from the run's start, 1 first
+	loss float64
+}
+
+// cnnNormalization is the training data's normalisation as -json prints it.
+type cnnNormalization struct {
+	Mean []float64 `json:"mean"`
+	Std  []float64 `json:"std"`
 }
 
 func runCNN(args []string, stdout, stderr io.Writer) error {
+	f, err := cnnParse(args, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := cnnRun(f, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return cnnReport(f, res, stdout)
+}
+
+// cnnParse reads and checks demo cnn's flags.
+func cnnParse(args []string, stderr io.Writer) (*cnnFlags, error) {
 	fs, c := newFlags("cnn", stderr)
-	var f cnnFlags
-	fs.StringVar(&f.model, "model", "w1", "network: w1 (the benchmark net) or lenet (LeNet-5)")
+	f := &cnnFlags{common: c}
+	cnnDefine(fs, f)
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	switch {
+	case f.model != "smallcnn" && f.model != "lenet":
+		hint := ""
+		if f.model == "w1" {
+			hint = " (the net of workload W1 is smallcnn)"
+		}
+		return nil, usagef("-model must be smallcnn or lenet, not %q%s", f.model, hint)
+	case f.classic && f.model != "lenet":
+		return nil, usagef("-classic applies to -model lenet only")
+	case f.epochs < 1:
+		return nil, usagef("-epochs must be at least 1, got %d", f.epochs)
+	case f.steps < 0 || f.train < 0 || f.test < 0:
+		return nil, usagef("-steps, -train and -test must not be negative")
+	case f.batch < 1:
+		return nil, usagef("-batch must be at least 1, got %d", f.batch)
+	case !(f.lr > 0) || math.IsInf(f.lr, 0):
+		return nil, usagef("-lr must be positive and finite, got %v", f.lr)
+	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
+		return nil, usagef("-clip must be 0 (none) or a positive number, got %v", f.clip)
+	case f.ckptStep < 0:
+		return nil, usagef("-checkpoint-every must not be negative, got %d", f.ckptStep)
+	case f.ckptStep > 0 && f.out == "":
+		return nil, usagef("-checkpoint-every needs -out DIR to write the checkpoint in")
+	case f.schedule != "none" && f.schedule != "cosine":
+		return nil, usagef("-schedule must be none or cosine, not %q", f.schedule)
+	case !(f.dropout >= 0 && f.dropout < 1):
+		return nil, usagef("-dropout must be in [0, 1), got %v", f.dropout)
+	}
+	return f, nil
+}
+
+// cnnDefine declares demo cnn's own flags on fs.
+func cnnDefine(fs *flag.FlagSet, f *cnnFlags) {
+	fs.StringVar(&f.model, "model", "smallcnn", "network: smallcnn (the small CNN of workload W1, called w1 before) or lenet (LeNet-5)")
 	fs.BoolVar(&f.classic, "classic", false, "LeNet-5 with sigmoid and average pooling, as in 1998")
 	fs.IntVar(&f.epochs, "epochs", 1, "epochs to train (in all, counting a resumed run's)")
 	fs.IntVar(&f.steps, "steps", 0, "stop after this many training steps in all (0: no limit)")
@@ -68,40 +142,81 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.lr, "lr", 1e-3, "Adam learning rate")
 	fs.StringVar(&f.schedule, "schedule", "none", "learning-rate schedule: none or cosine (over all epochs)")
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout before each dense layer")
-	fs.StringVar(&f.dataDir, "data", "", "directory of an IDX data set in MNIST's file names (default: the built-in MNIST)")
+	fs.StringVar(&f.dataDir, "data", "", "directory of an IDX data set in MNIST's file names, normalised with its training set's statistics (default: the built-in MNIST)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint to continue from")
 	fs.Float64Var(&f.clip, "clip", 0, "clip the gradients' global norm at this value (0: no clipping)")
-	fs.IntVar(&f.ckptStep, "checkpoint-every", 0, "also write the checkpoint every this many steps (needs -out; 0: after each epoch and at the end only)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	switch {
-	case f.model != "w1" && f.model != "lenet":
-		return usagef("-model must be w1 or lenet, not %q", f.model)
-	case f.classic && f.model != "lenet":
-		return usagef("-classic applies to -model lenet only")
-	case f.epochs < 1:
-		return usagef("-epochs must be at least 1, got %d", f.epochs)
-	case f.steps < 0 || f.train < 0 || f.test < 0:
-		return usagef("-steps, -train and -test must not be negative")
-	case f.batch < 1:
-		return usagef("-batch must be at least 1, got %d", f.batch)
-	case !(f.lr > 0) || math.IsInf(f.lr, 0):
-		return usagef("-lr must be positive and finite, got %v", f.lr)
-	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
-		return usagef("-clip must be 0 (none) or a positive number, got %v", f.clip)
-	case f.ckptStep < 0:
-		return usagef("-checkpoint-every must not be negative, got %d", f.ckptStep)
-	case f.ckptStep > 0 && c.out == "":
-		return usagef("-checkpoint-every needs -out DIR to write the checkpoint in")
-	case f.schedule != "none" && f.schedule != "cosine":
-		return usagef("-schedule must be none or cosine, not %q", f.schedule)
-	case !(f.dropout >= 0 && f.dropout < 1):
-		return usagef("-dropout must be in [0, 1), got %v", f.dropout)
-	}
-	train, test, err := loadMNIST(f.dataDir)
+	fs.IntVar(&f.ckptStep, "checkpoint-every", 0, "write the checkpoint every this many steps instead of after each epoch (needs -out; 0: after each epoch); it is always written at the end")
+}
+
+// cnnRun loads the data, builds or resumes the classifier, trains it and evaluates it.
+func cnnRun(f *cnnFlags, stdout, stderr io.Writer) (*cnnResult, error) {
+	train, test, norm, err := cnnData(f)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	clf, err := cnnClassifier(f)
+	if err != nil {
+		return nil, err
+	}
+	res := &cnnResult{Model: clf.Model().Name(), TrainImages: train.Len(), TestImages: test.Len(), clf: clf, norm: norm,
+		Normalization: cnnNormalization{Mean: norm.Mean, Std: norm.Std}, perEpoch: train.Len() / f.batch}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return nil, err
+		}
+		res.out, res.Checkpoint = f.out, filepath.Join(f.out, "cnn.safetensors")
+	}
+	start := time.Now()
+	if res.hist, err = cnnFit(f, res, train, test, stdout, stderr); err != nil {
+		return nil, err
+	}
+	res.test = test
+	ev, err := clf.Evaluate(test)
+	if err != nil {
+		return nil, err
+	}
+	res.Epochs, res.Steps = clf.Run().Epochs(), clf.Run().Steps()
+	res.TestAccuracy, res.TestLoss, res.Confusion = ev.Accuracy, ev.Loss, ev.Confusion
+	res.History = append([]graph.EpochStats{}, res.hist.Epochs...)
+	if len(res.stepLoss) == 0 {
+		return res, nil // nothing trained in this process: no speed to report
+	}
+	var seen int
+	var secs float64
+	for _, st := range res.hist.Epochs {
+		seen, secs = seen+st.Steps*f.batch, secs+st.Seconds
+	}
+	if secs > 0 {
+		res.ImagesPerSecond = float64(seen) / secs
+	} else if el := time.Since(start).Seconds(); el > 0 {
+		res.ImagesPerSecond = float64(len(res.stepLoss)*f.batch) / el
+	}
+	return res, nil
+}
+
+// cnnData reads the training and test sets (the first -train and -test images), normalised
+// with the training set's statistics: MNIST's published ones for the built-in MNIST, those of
+// the whole training file for -data.
+func cnnData(f *cnnFlags) (train, test *data.ImageSet, norm data.Normalization, err error) {
+	if f.dataDir == "" {
+		train, test, err = builtin.MNIST()
+	} else {
+		train, test, err = data.LoadMNIST(f.dataDir)
+	}
+	if err != nil {
+		return nil, nil, norm, err
+	}
+	norm = train.Norm
+	if f.dataDir != "" {
+		if norm, err = data.ChannelStats(train); err != nil {
+			return nil, nil, norm, fmt.Errorf("%s: %w", f.dataDir, err)
+		}
+		if train, err = train.Normalize(norm); err != nil {
+			return nil, nil, norm, fmt.Errorf("%s: %w", f.dataDir, err)
+		}
+		if test, err = test.Normalize(norm); err != nil {
+			return nil, nil, norm, fmt.Errorf("%s: %w", f.dataDir, err)
+		}
 	}
 	if f.train > 0 && f.train < train.Len() {
 		train = train.Head(f.train)
@@ -109,160 +224,159 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 	if f.test > 0 && f.test < test.Len() {
 		test = test.Head(f.test)
 	}
+	if train.Len()/f.batch == 0 {
+		return nil, nil, norm, fmt.Errorf("%d training images make no batch of %d", train.Len(), f.batch)
+	}
+	return train, test, norm, nil
+}
 
-	ps := graph.NewParams(graph.Seed(c.seed))
-	var opts []cnn.NetOption
+// cnnClassifier builds the network of -model and its classifier, and loads -resume.
+func cnnClassifier(f *cnnFlags) (*cnn.Classifier, error) {
+	ps := graph.NewParams(graph.Seed(f.seed))
+	var opts []cnn.Option
 	if f.dropout > 0 {
 		opts = append(opts, cnn.Dropout(f.dropout))
 	}
-	var net *cnn.Net
+	var net *nodes.Sequential
+	var err error
 	if f.model == "lenet" {
 		if f.classic {
 			opts = append(opts, cnn.Classic())
 		}
 		net, err = cnn.NewLeNet5(ps, opts...)
 	} else {
-		net, err = cnn.NewW1(ps, opts...)
+		net, err = cnn.NewSmallCNN(ps, opts...)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	perEpoch := train.Len() / f.batch
-	if perEpoch == 0 {
-		return fmt.Errorf("%d training images make no batch of %d", train.Len(), f.batch)
-	}
-	var sopts []solvers.Option
-	if f.schedule == "cosine" {
-		sopts = append(sopts, solvers.WithSchedule(solvers.Cosine(perEpoch*f.epochs, 0)))
-	}
-	copts := []cnn.Option{cnn.Batch(f.batch)}
-	if f.clip > 0 {
-		copts = append(copts, cnn.ClipNorm(f.clip))
-	}
-	clf, err := cnn.NewClassifier(ps, net, solvers.NewAdam(f.lr, sopts...), copts...)
+	clf, err := cnn.NewClassifier(net)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.resume != "" {
-		if err := clf.Load(f.resume); err != nil {
-			return err
+		if err := clf.LoadCheckpoint(f.resume); err != nil {
+			return nil, err
 		}
 	}
-	total := perEpoch * f.epochs
+	return clf, nil
+}
+
+// cnnFit trains what is left of -epochs and -steps, with a progress bar, scoring the test set
+// after every epoch and writing the checkpoint as asked. A diverged run is an error that says
+// which checkpoint is the last good one. A resumed run that has reached -epochs or -steps
+// trains nothing and says so (and keeps its checkpoint in -out).
+func cnnFit(f *cnnFlags, res *cnnResult, train, test *data.ImageSet, stdout, stderr io.Writer) (*graph.History, error) {
+	clf := res.clf
+	run := clf.Run()
+	total := res.perEpoch * f.epochs
 	if f.steps > 0 && f.steps < total {
 		total = f.steps
 	}
-	if !c.json {
-		fmt.Fprintf(stdout, "%s on %d training images (%d per step, %d steps), %d test images\n", net.Name(), train.Len(), f.batch, total, test.Len())
-		fmt.Fprint(stdout, ps.Summary())
+	if !f.json {
+		fmt.Fprintf(stdout, "%s on %d training images (%d per step, %d steps in all), %d test images, normalised with %v\n",
+			res.Model, train.Len(), f.batch, total, test.Len(), res.norm)
+		fmt.Fprint(stdout, clf.Params().Summary())
+	}
+	epochs, steps := f.epochs-run.Epochs(), f.steps-run.Steps()
+	if epochs < 1 || (f.steps > 0 && steps < 1) { // done already: keep the checkpoint in -out
+		note := stdout
+		if f.json {
+			note = stderr
+		}
+		fmt.Fprintf(note, "nothing to train: %s\n", cnnReached(f, run))
+		h := run.History()
+		if res.Checkpoint != "" {
+			return &h, clf.SaveCheckpoint(res.Checkpoint)
+		}
+		return &h, nil
+	}
+	if f.resume != "" && !f.json {
+		fmt.Fprintf(stdout, "resuming %s at step %d (epoch %d)\n", f.resume, run.Steps(), run.Epochs()+1)
 	}
 	bar := newProgress(stderr, total, "step")
-	bar.update(clf.Steps(), "")
-	var ckpt string
-	if c.out != "" {
-		if err := os.MkdirAll(c.out, 0o755); err != nil {
-			return err
-		}
-		ckpt = filepath.Join(c.out, "cnn.safetensors")
-	}
-	// saved is the step of the newest checkpoint this run wrote (-1: none); saveErr the first
-	// failure to write one, reported at the end.
-	saved := -1
-	var saveErr error
-	save := func() {
-		if err := clf.Save(ckpt); err != nil {
-			bar.println("checkpoint: %v", err)
-			if saveErr == nil {
-				saveErr = err
-			}
-			return
-		}
-		saved = clf.Steps()
-	}
-	fitStart := time.Now()
-	hist, err := clf.Fit(train, cnn.Epochs(f.epochs), cnn.MaxSteps(f.steps), cnn.TestSet(test),
-		cnn.OnStep(func(p cnn.Progress) {
-			rate := float64(p.Images) / p.Elapsed.Seconds()
-			bar.update(p.Step, fmt.Sprintf("epoch %d, loss %.3f, %.0f images/s", p.Epoch, p.Loss, rate))
-			if f.ckptStep > 0 && p.Step%f.ckptStep == 0 {
-				save()
-			}
-		}),
-		cnn.OnEpoch(func(st cnn.EpochStats) {
-			if !c.json {
-				bar.println("epoch %d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f images/s",
-					st.Epoch, st.TrainLoss, 100*st.TrainAccuracy, st.TestLoss, 100*st.TestAccuracy, st.ImagesPerSecond)
-			}
-			if ckpt != "" {
-				save()
-			}
-		}))
-	bar.finish()
-	if errors.Is(err, graph.ErrNotFinite) {
-		// The refused step changed nothing and is not saved: the checkpoint on disk, if any,
-		// is the last good one.
-		kept := "no checkpoint was written"
-		switch {
-		case saved >= 0:
-			kept = fmt.Sprintf("the last good checkpoint, step %d, is kept in %s", saved, ckpt)
-		case ckpt != "" && f.resume != "":
-			kept = fmt.Sprintf("the checkpoint resumed from, %s, is unchanged", f.resume)
-		}
-		return fmt.Errorf("training diverged: %w; rerun with a lower -lr than %g or with -clip (such as -clip 5); %s", err, f.lr, kept)
+	bar.update(run.Steps(), "")
+	saved := -1 // the step of the newest checkpoint this run wrote
+	opts := cnnFitOptions(f, res, bar, &saved)
+	opts = append(opts, graph.Epochs(epochs), graph.Steps(max(steps, 0)), graph.Validation(test))
+	hist, err := clf.Fit(train, opts...)
+	if berr := bar.finish(); err == nil {
+		err = berr
 	}
 	if err != nil {
-		return err
+		return nil, divergedHint(err, f.lr, saved, res.Checkpoint, f.resume)
 	}
-	if saveErr != nil {
-		return saveErr
-	}
-	ev, err := clf.Evaluate(test)
-	if err != nil {
-		return err
-	}
-	res := cnnResult{Model: net.Name(), Epochs: clf.Epochs(), Steps: clf.Steps(), TrainImages: train.Len(), TestImages: test.Len(),
-		TestAccuracy: ev.Accuracy, TestLoss: ev.Loss, History: hist.Epochs, Confusion: ev.Confusion}
-	if res.History == nil {
-		res.History = []cnn.EpochStats{}
-	}
-	var seen int
-	var secs float64
-	for _, st := range hist.Epochs {
-		seen += st.Steps * f.batch
-		secs += st.Seconds
-	}
-	if secs > 0 {
-		res.ImagesPerSecond = float64(seen) / secs
-	} else if el := time.Since(fitStart).Seconds(); el > 0 {
-		res.ImagesPerSecond = float64(clf.Steps()*f.batch) / el
-	}
-	if ckpt != "" {
-		if err := clf.Save(ckpt); err != nil {
-			return err
-		}
-		res.Checkpoint = ckpt
-		if err := cnnFigures(c.out, clf, hist, test); err != nil {
-			return err
-		}
-	}
-	if c.json {
-		return json.NewEncoder(stdout).Encode(res)
-	}
-	fmt.Fprintf(stdout, "test accuracy %.2f%%, test loss %.4f (%d images), training %.0f images/s\n", 100*ev.Accuracy, ev.Loss, ev.N, res.ImagesPerSecond)
-	fmt.Fprintln(stdout, "confusion matrix (rows: true digit, columns: predicted):")
-	fmt.Fprint(stdout, formatConfusion(ev.Confusion))
-	if c.out != "" {
-		fmt.Fprintf(stdout, "wrote %s and the figures loss.png, accuracy.png, kernels.png, featuremaps.png in %s\n", ckpt, c.out)
-	}
-	return nil
+	return hist, nil
 }
 
-// loadMNIST reads the IDX set in dir, or the built-in MNIST when dir is empty.
-func loadMNIST(dir string) (train, test *data.ImageSet, err error) {
-	if dir == "" {
-		return builtin.MNIST()
+// cnnReached says which end of training a resumed run has already reached.
+func cnnReached(f *cnnFlags, run *graph.Run) string {
+	if f.steps > 0 && run.Steps() >= f.steps {
+		return fmt.Sprintf("the checkpoint %s has already reached step %d (-steps %d)", f.resume, run.Steps(), f.steps)
 	}
-	return data.LoadMNIST(dir)
+	return fmt.Sprintf("the checkpoint %s has already completed %d epochs (-epochs %d)", f.resume, run.Epochs(), f.epochs)
+}
+
+// cnnFitOptions returns the solver, schedule, clipping, checkpoint and progress options of a
+// fit; saved follows the step of the newest checkpoint written.
+func cnnFitOptions(f *cnnFlags, res *cnnResult, bar *progress, saved *int) []graph.FitOption {
+	opts := []graph.FitOption{graph.Batch(f.batch), graph.Solver(solvers.NewAdam(f.lr)), graph.ClipNorm(f.clip)}
+	if f.schedule == "cosine" {
+		opts = append(opts, graph.Schedule(solvers.Cosine(res.perEpoch*f.epochs, 0)))
+	}
+	if res.Checkpoint != "" {
+		opts = append(opts, graph.Checkpoints(res.Checkpoint, f.ckptStep))
+	}
+	last := 0
+	opts = append(opts, graph.OnStep(func(p graph.Progress) {
+		rate := float64(p.Examples) / p.Elapsed.Seconds()
+		bar.update(p.Step, fmt.Sprintf("epoch %d, loss %.3f, %.0f images/s", p.Epoch, p.Loss, rate))
+		res.stepLoss = append(res.stepLoss, stepLoss{p.Step, p.Loss})
+		last = p.Step
+		if res.Checkpoint != "" && f.ckptStep > 0 && p.Step%f.ckptStep == 0 {
+			*saved = p.Step // Fit writes it next
+		}
+	}), graph.OnEpoch(func(st graph.EpochStats) {
+		if !f.json {
+			v := st.Validation
+			bar.println("epoch %d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f images/s",
+				st.Epoch, st.TrainLoss, 100*st.TrainAccuracy, v.Loss, 100*v.Accuracy, st.ExamplesPerSec)
+		}
+		if res.Checkpoint != "" && f.ckptStep == 0 {
+			*saved = last // Fit writes it next
+		}
+	}))
+	return opts
+}
+
+// cnnReport writes the figures and the ONNX file and prints the result: one JSON object with
+// -json, text otherwise.
+func cnnReport(f *cnnFlags, res *cnnResult, stdout io.Writer) error {
+	if res.out != "" {
+		if err := cnnFigures(res); err != nil {
+			return err
+		}
+		var err error
+		if res.ONNX, err = writeONNX(res.out, res.clf); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	speed := "nothing trained in this run"
+	if len(res.stepLoss) > 0 {
+		speed = fmt.Sprintf("training %.0f images/s", res.ImagesPerSecond)
+	}
+	fmt.Fprintf(stdout, "test accuracy %.2f%%, test loss %.4f (%d images), %s\n",
+		100*res.TestAccuracy, res.TestLoss, res.TestImages, speed)
+	fmt.Fprintln(stdout, "confusion matrix (rows: true digit, columns: predicted):")
+	fmt.Fprint(stdout, formatConfusion(res.Confusion))
+	if res.out != "" {
+		fmt.Fprintf(stdout, "wrote %s and the figures %s in %s\n", res.Checkpoint, strings.Join(res.figures, ", "), res.out)
+		fmt.Fprintln(stdout, cnnONNXNote(res.ONNX, res.clf))
+	}
+	return nil
 }
 
 func formatConfusion(m [][]int) string {
@@ -280,67 +394,4 @@ func formatConfusion(m [][]int) string {
 		sb.WriteString("\n")
 	}
 	return sb.String()
-}
-
-// cnnFigures writes the loss and accuracy curves per epoch, the first convolution's kernels
-// and the feature maps of the first test digit after each convolution.
-func cnnFigures(dir string, clf *cnn.Classifier, hist *cnn.History, test *data.ImageSet) error {
-	var ep, trL, teL, trA, teA []float64
-	for _, st := range hist.Epochs {
-		ep = append(ep, float64(st.Epoch))
-		trL, teL = append(trL, st.TrainLoss), append(teL, st.TestLoss)
-		trA, teA = append(trA, 100*st.TrainAccuracy), append(teA, 100*st.TestAccuracy)
-	}
-	if len(ep) > 0 {
-		if err := viz.Lines(filepath.Join(dir, "loss.png"), viz.LinePlot{Title: "Softmax cross-entropy per epoch", XLabel: "epoch", YLabel: "loss",
-			Series: []viz.Series{{Name: "train", X: ep, Y: trL}, {Name: "test", X: ep, Y: teL}}}); err != nil {
-			return err
-		}
-		if err := viz.Lines(filepath.Join(dir, "accuracy.png"), viz.LinePlot{Title: "Accuracy per epoch", XLabel: "epoch", YLabel: "accuracy (%)",
-			Series: []viz.Series{{Name: "train", X: ep, Y: trA}, {Name: "test", X: ep, Y: teA}}}); err != nil {
-			return err
-		}
-	}
-	w := clf.Params().Value("conv1.weight")
-	s := w.Shape() // (out, in, kH, kW)
-	if err := viz.ImageGrid(filepath.Join(dir, "kernels.png"), viz.Grid{Title: "conv1 kernels", Images: graph.Float64s(w),
-		N: s[0] * s[1], H: s[2], W: s[3], Colors: viz.Diverging, Norm: viz.NormGlobal}); err != nil {
-		return err
-	}
-	it, err := data.NewImageBatches(test, 1, data.Dtype(clf.Params().Dtype()))
-	if err != nil {
-		return err
-	}
-	first, ok := it.Next()
-	if !ok {
-		return nil
-	}
-	maps, err := clf.FeatureMaps(first.X)
-	if err != nil {
-		return err
-	}
-	grid := viz.Grid{Title: fmt.Sprintf("a test digit (%d) and its feature maps", first.Labels[0]), Images: graph.Float64s(first.X), N: 1, H: test.H, W: test.W, Titles: []string{"input"}}
-	for _, m := range maps {
-		grid.Images = append(grid.Images, upsample(m, test.H, test.W)...)
-		for ch := 0; ch < m.C; ch++ {
-			grid.N++
-			grid.Titles = append(grid.Titles, fmt.Sprintf("%s[%d]", m.Name, ch))
-		}
-	}
-	grid.Cols = 8
-	return viz.ImageGrid(filepath.Join(dir, "featuremaps.png"), grid)
-}
-
-// upsample repeats each pixel of every channel of m so that each becomes h x w (nearest
-// neighbour), so maps of different sizes share one grid.
-func upsample(m cnn.FeatureMap, h, w int) []float64 {
-	out := make([]float64, 0, m.C*h*w)
-	for ch := 0; ch < m.C; ch++ {
-		for i := 0; i < h; i++ {
-			for j := 0; j < w; j++ {
-				out = append(out, m.Values[(ch*m.H+i*m.H/h)*m.W+j*m.W/w])
-			}
-		}
-	}
-	return out
 }

@@ -36,6 +36,10 @@ type convResult struct {
 	Backprop convBackprop `json:"backprop"`
 	Figures  []string     `json:"figures,omitempty"`
 	Seconds  float64      `json:"seconds"`
+
+	pixels []float64 // the digit, h x w values in [0, 1]
+	h, w   int
+	maps   []float64 // the feature maps of the classic kernels, 4 x h x w
 }
 
 // convShape is one convolution of the digit: its settings and the output shape the graph gave,
@@ -65,65 +69,93 @@ type convBackprop struct {
 	DX3Formula string    `json:"dx3_formula,omitempty"`
 }
 
+// convFlags are demo conv's flags.
+type convFlags struct {
+	*common
+	image      int
+	x, w, dout []float64
+}
+
 func runConv(args []string, stdout, stderr io.Writer) error {
+	f, err := convParse(args, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := convRun(f)
+	if err != nil {
+		return err
+	}
+	return convReport(f, res, stdout)
+}
+
+// convParse reads and checks demo conv's flags.
+func convParse(args []string, stderr io.Writer) (*convFlags, error) {
 	fs, c := newFlags("conv", stderr)
+	f := &convFlags{common: c}
 	var xs, ws, dos string
-	var image int
-	fs.IntVar(&image, "image", 0, "index of the MNIST test image to convolve")
+	fs.IntVar(&f.image, "image", 0, "index of the MNIST test image to convolve")
 	fs.StringVar(&xs, "x", "1,2,3,4,5", "1-D example: the input X, comma-separated")
 	fs.StringVar(&ws, "w", "1,2,3", "1-D example: the kernel W")
 	fs.StringVar(&dos, "dout", "1,10,100", "1-D example: the upstream gradient dO, len(x)-len(w)+1 values")
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	x, err := convFloats("-x", xs)
-	if err != nil {
-		return err
+	var err error
+	if f.x, err = convFloats("-x", xs); err != nil {
+		return nil, err
 	}
-	w, err := convFloats("-w", ws)
-	if err != nil {
-		return err
+	if f.w, err = convFloats("-w", ws); err != nil {
+		return nil, err
 	}
-	dout, err := convFloats("-dout", dos)
-	if err != nil {
-		return err
+	if f.dout, err = convFloats("-dout", dos); err != nil {
+		return nil, err
 	}
-	if len(w) > len(x) {
-		return usagef("-w has %d values, more than the %d of -x", len(w), len(x))
+	if len(f.w) > len(f.x) {
+		return nil, usagef("-w has %d values, more than the %d of -x", len(f.w), len(f.x))
 	}
-	if n := len(x) - len(w) + 1; len(dout) != n {
-		return usagef("-dout has %d values; the output of %d inputs and a kernel of %d has %d", len(dout), len(x), len(w), n)
+	if n := len(f.x) - len(f.w) + 1; len(f.dout) != n {
+		return nil, usagef("-dout has %d values; the output of %d inputs and a kernel of %d has %d", len(f.dout), len(f.x), len(f.w), n)
 	}
+	return f, nil
+}
+
+// convRun convolves the MNIST digit under several settings and runs the 1-D example.
+func convRun(f *convFlags) (*convResult, error) {
 	start := time.Now()
 	_, test, err := builtin.MNIST()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if image < 0 || image >= test.Len() {
-		return usagef("-image %d: the MNIST test set has images 0 to %d", image, test.Len()-1)
+	if f.image < 0 || f.image >= test.Len() {
+		return nil, usagef("-image %d: the MNIST test set has images 0 to %d", f.image, test.Len()-1)
 	}
-	res := convResult{Image: image, Label: test.Labels[image]}
-	pixels := make([]float64, test.H*test.W)
-	for i, p := range test.Image(image) {
-		pixels[i] = float64(p) / 255
+	res := &convResult{Image: f.image, Label: test.Labels[f.image], pixels: make([]float64, test.H*test.W), h: test.H, w: test.W}
+	for i, p := range test.Image(f.image) {
+		res.pixels[i] = float64(p) / 255
 	}
-	maps, err := convShapes(&res, pixels, test.H, test.W, c.seed)
-	if err != nil {
-		return err
+	if err := convShapes(res, f.seed); err != nil {
+		return nil, err
 	}
-	if res.Backprop, err = convBackprop1D(x, w, dout); err != nil {
-		return err
+	if res.Backprop, err = convBackprop1D(f.x, f.w, f.dout); err != nil {
+		return nil, err
 	}
-	if c.out != "" {
-		if res.Figures, err = writeConvFigures(c.out, pixels, test.H, test.W, maps); err != nil {
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// convReport writes the figure and prints the result: one JSON object with -json, text
+// otherwise.
+func convReport(f *convFlags, res *convResult, stdout io.Writer) error {
+	if f.out != "" {
+		var err error
+		if res.Figures, err = writeConvFigures(f.out, res.pixels, res.h, res.w, res.maps); err != nil {
 			return err
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
-	if c.json {
+	if f.json {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	printConv(stdout, &res)
+	printConv(stdout, res)
 	return nil
 }
 
@@ -153,70 +185,43 @@ var convKernels = []struct {
 	{"identity", []float64{0, 0, 0, 0, 1, 0, 0, 0, 0}},
 }
 
-// convShapes convolves the digit (h x w) under several settings with real Conv2D layers and
-// records each output shape beside ConvOutputSize's prediction. It returns the feature maps of
-// the classic kernels with padding 1 (same size as the digit), for the figure.
-func convShapes(res *convResult, pixels []float64, h, w int, seed uint64) ([]float64, error) {
-	type setting struct {
-		name       string
-		in, out, k int
-		opts       []nodes.ConvOption
-		kernel     []int // rectangular kernel, else k x k
-		stride     []int
-		pad        []int // top, bottom, left, right (nil with same)
-		dilation   []int
-		same       bool
-	}
-	settings := []setting{
-		{name: "3x3 kernel, stride 1, no padding", in: 1, out: 4, k: 3, stride: []int{1, 1}, pad: []int{0, 0, 0, 0}, dilation: []int{1, 1}},
-		{name: "padding 1", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Padding(1)}, stride: []int{1, 1}, pad: []int{1, 1, 1, 1}, dilation: []int{1, 1}},
-		{name: "stride 2, padding 1", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Stride(2), nodes.Padding(1)}, stride: []int{2, 2}, pad: []int{1, 1, 1, 1}, dilation: []int{1, 1}},
-		{name: "dilation 2", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Dilation(2)}, stride: []int{1, 1}, pad: []int{0, 0, 0, 0}, dilation: []int{2, 2}},
-		{name: "4x4 kernel, same padding", in: 1, out: 4, k: 4, opts: []nodes.ConvOption{nodes.SamePadding()}, stride: []int{1, 1}, dilation: []int{1, 1}, same: true},
+// convSetting is one convolution of the digit: its layer's settings, and the geometry they
+// stand for, which the output size formula takes.
+type convSetting struct {
+	name       string
+	in, out, k int
+	opts       []nodes.ConvOption
+	kernel     []int // rectangular kernel, else k x k
+	stride     []int
+	pad        []int // top, bottom, left, right (nil with same)
+	dilation   []int
+	same       bool
+}
+
+// convSettings are the convolutions of the digit, each in a Conv2D layer of its own.
+func convSettings() []convSetting {
+	one, none := []int{1, 1}, []int{0, 0, 0, 0}
+	return []convSetting{
+		{name: "3x3 kernel, stride 1, no padding", in: 1, out: 4, k: 3, stride: one, pad: none, dilation: one},
+		{name: "padding 1", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Padding(1)}, stride: one, pad: []int{1, 1, 1, 1}, dilation: one},
+		{name: "stride 2, padding 1", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Stride(2), nodes.Padding(1)}, stride: []int{2, 2}, pad: []int{1, 1, 1, 1}, dilation: one},
+		{name: "dilation 2", in: 1, out: 4, k: 3, opts: []nodes.ConvOption{nodes.Dilation(2)}, stride: one, pad: none, dilation: []int{2, 2}},
+		{name: "4x4 kernel, same padding", in: 1, out: 4, k: 4, opts: []nodes.ConvOption{nodes.SamePadding()}, stride: one, dilation: one, same: true},
 		{name: "5x3 kernel, stride (2, 1), padding (0, 1, 2, 0)", in: 1, out: 4, k: 5,
 			opts:   []nodes.ConvOption{nodes.KernelSize(5, 3), nodes.Stride(2, 1), nodes.Padding(0, 1, 2, 0)},
-			kernel: []int{5, 3}, stride: []int{2, 1}, pad: []int{0, 1, 2, 0}, dilation: []int{1, 1}},
-		{name: "3 input channels, 16 kernels", in: 3, out: 16, k: 3, stride: []int{1, 1}, pad: []int{0, 0, 0, 0}, dilation: []int{1, 1}},
+			kernel: []int{5, 3}, stride: []int{2, 1}, pad: []int{0, 1, 2, 0}, dilation: one},
+		{name: "3 input channels, 16 kernels", in: 3, out: 16, k: 3, stride: one, pad: none, dilation: one},
 	}
-	var maps []float64
-	for i, s := range settings {
-		ps := graph.NewParams(graph.Seed(seed), graph.Dtype(tensor.Float64))
-		name := fmt.Sprintf("conv%d", i+1)
-		conv, err := nodes.NewConv2D(ps, name, s.in, s.out, s.k, s.opts...)
+}
+
+// convShapes convolves the digit under every setting with real Conv2D layers and records each
+// output shape beside ConvOutputSize's prediction, and the feature maps of the classic kernels
+// with padding 1 (same size as the digit), for the figure.
+func convShapes(res *convResult, seed uint64) error {
+	for i, s := range convSettings() {
+		y, err := convDigit(s, fmt.Sprintf("conv%d", i+1), res.pixels, res.h, res.w, seed)
 		if err != nil {
-			return nil, err
-		}
-		if s.in == 1 && s.k == 3 && s.kernel == nil {
-			// The classic kernels, so that the maps can be read; no bias.
-			var vals []float64
-			for _, k := range convKernels {
-				vals = append(vals, k.values...)
-			}
-			_ = graph.CopyInto(ps.Value(name+".weight"), graph.NewTensor(tensor.Float64, []int{4, 1, 3, 3}, vals))
-			_ = graph.CopyInto(ps.Value(name+".bias"), graph.NewTensor(tensor.Float64, []int{4}, nil))
-		}
-		image := make([]float64, 0, s.in*h*w) // the digit in every input channel
-		for c := 0; c < s.in; c++ {
-			image = append(image, pixels...)
-		}
-		in := []int{1, s.in, h, w}
-		b := graph.NewBuilder(ps, graph.Eval)
-		x, err := b.Input("x", in...)
-		if err != nil {
-			return nil, err
-		}
-		y, err := conv.Forward(b, x)
-		if err != nil {
-			return nil, err
-		}
-		prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
-		if err != nil {
-			return nil, err
-		}
-		out, err := prog.Run(graph.Feeds{"x": graph.NewTensor(tensor.Float64, in, image)})
-		prog.Close()
-		if err != nil {
-			return nil, err
+			return err
 		}
 		kernel := s.kernel
 		if kernel == nil {
@@ -224,23 +229,70 @@ func convShapes(res *convResult, pixels []float64, h, w int, seed uint64) ([]flo
 		}
 		pad := s.pad
 		if s.same {
-			pad = convSamePadding(h, w, kernel, s.stride, s.dilation)
+			pad = convSamePadding(res.h, res.w, kernel, s.stride, s.dilation)
 		}
-		ho, err := nodes.ConvOutputSize(h, kernel[0], s.stride[0], pad[0], pad[1], s.dilation[0])
+		ho, err := nodes.ConvOutputSize(res.h, kernel[0], s.stride[0], pad[0], pad[1], s.dilation[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		wo, err := nodes.ConvOutputSize(w, kernel[1], s.stride[1], pad[2], pad[3], s.dilation[1])
+		wo, err := nodes.ConvOutputSize(res.w, kernel[1], s.stride[1], pad[2], pad[3], s.dilation[1])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		res.Shapes = append(res.Shapes, convShape{Setting: s.name, Input: in, Kernels: s.out, Kernel: kernel,
-			Stride: s.stride, Padding: pad, Dilation: s.dilation, Output: out["y"].Shape().Clone(), Predicted: []int{ho, wo}})
+		res.Shapes = append(res.Shapes, convShape{Setting: s.name, Input: []int{1, s.in, res.h, res.w}, Kernels: s.out, Kernel: kernel,
+			Stride: s.stride, Padding: pad, Dilation: s.dilation, Output: y.Shape().Clone(), Predicted: []int{ho, wo}})
 		if s.name == "padding 1" {
-			maps = graph.Float64s(out["y"])
+			res.maps = graph.Float64s(y)
 		}
 	}
-	return maps, nil
+	return nil
+}
+
+// convDigit runs the digit (h x w, in every input channel) through a Conv2D layer of setting s
+// in float64 and returns its output. A 3x3 kernel on one channel takes the classic kernels, so
+// that the maps can be read.
+func convDigit(s convSetting, name string, pixels []float64, h, w int, seed uint64) (_ *tensor.Dense, err error) {
+	ps := graph.NewParams(graph.Seed(seed), graph.Dtype(tensor.Float64))
+	conv, err := nodes.NewConv2D(ps, name, s.in, s.out, s.k, s.opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.in == 1 && s.k == 3 && s.kernel == nil {
+		var vals []float64
+		for _, k := range convKernels {
+			vals = append(vals, k.values...)
+		}
+		if err := graph.CopyInto(ps.Value(name+".weight"), graph.NewTensor(tensor.Float64, []int{4, 1, 3, 3}, vals)); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := graph.CopyInto(ps.Value(name+".bias"), graph.NewTensor(tensor.Float64, []int{4}, nil)); err != nil { // no bias
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	image := make([]float64, 0, s.in*h*w)
+	for c := 0; c < s.in; c++ {
+		image = append(image, pixels...)
+	}
+	in := []int{1, s.in, h, w}
+	b := graph.NewBuilder(ps, graph.Eval)
+	x, err := b.Input("x", in...)
+	if err != nil {
+		return nil, err
+	}
+	y, err := conv.Forward(b, x)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
+	if err != nil {
+		return nil, err
+	}
+	defer closeProgram(prog, &err)
+	out, err := prog.Run(graph.Feeds{"x": graph.NewTensor(tensor.Float64, in, image)})
+	if err != nil {
+		return nil, err
+	}
+	return out["y"], nil
 }
 
 // convSamePadding is the padding SamePadding chooses: a total of max((out-1)·stride + span - in, 0)
@@ -256,55 +308,22 @@ func convSamePadding(h, w int, kernel, stride, dilation []int) []int {
 	return []int{t, b, l, r}
 }
 
+// closeProgram closes prog and keeps its error in *err unless *err already holds one.
+func closeProgram(prog *graph.Program, err *error) {
+	if cerr := prog.Close(); *err == nil && cerr != nil {
+		*err = cerr
+	}
+}
+
 // convBackprop1D runs the course's 1-D example through a Conv1D graph in float64: O = X ⋆ W, a
 // loss whose gradient with respect to O is dO, and the graph's dX and dW, beside the formulas.
 func convBackprop1D(xs, ws, dos []float64) (convBackprop, error) {
 	r := convBackprop{X: xs, W: ws, DOut: dos}
-	n, k := len(xs), len(ws)
-	ps := graph.NewParams(graph.Dtype(tensor.Float64))
-	conv, err := nodes.NewConv1D(ps, "conv", 1, 1, k, nodes.NoBias())
-	if err != nil {
+	var err error
+	if r.Out, r.DXGraph, r.DWGraph, err = convGraph1D(xs, ws, dos); err != nil {
 		return r, err
 	}
-	_ = graph.CopyInto(ps.Value("conv.weight"), graph.NewTensor(tensor.Float64, []int{1, 1, k}, ws))
-	b := graph.NewBuilder(ps, graph.Train)
-	x, _ := b.Input("x", 1, 1, n)          // (B, C, L)
-	dO, _ := b.Input("dO", 1, 1, len(dos)) // the upstream gradient
-	o, err := conv.Forward(b, x)
-	if err != nil {
-		return r, err
-	}
-	prod, err := gorgonia.HadamardProd(o, dO)
-	if err != nil {
-		return r, err
-	}
-	loss, err := gorgonia.Sum(prod) // Σ O·dO: its gradient with respect to O is dO
-	if err != nil {
-		return r, err
-	}
-	wn, err := b.Param("conv.weight")
-	if err != nil {
-		return r, err
-	}
-	grads, err := gorgonia.Grad(loss, x, wn)
-	if err != nil {
-		return r, err
-	}
-	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"O": o, "dX": grads[0], "dW": grads[1]})
-	if err != nil {
-		return r, err
-	}
-	defer prog.Close()
-	out, err := prog.Run(graph.Feeds{
-		"x":  graph.NewTensor(tensor.Float64, []int{1, 1, n}, xs),
-		"dO": graph.NewTensor(tensor.Float64, []int{1, 1, len(dos)}, dos),
-	})
-	if err != nil {
-		return r, err
-	}
-	r.Out = graph.Float64s(out["O"])
-	r.DXGraph = graph.Float64s(out["dX"])
-	r.DWGraph = graph.Float64s(out["dW"])
+	k := len(ws)
 	r.DXFormula = convFullCorrelation(dos, ws)
 	r.DWFormula = make([]float64, k)
 	for j := range r.DWFormula {
@@ -319,11 +338,64 @@ func convBackprop1D(xs, ws, dos []float64) (convBackprop, error) {
 			}
 		}
 	}
-	if n >= 3 && k == 3 && len(dos) >= 3 {
+	if len(xs) >= 3 && k == 3 && len(dos) >= 3 {
 		r.DX3Formula = fmt.Sprintf("W3·dO1 + W2·dO2 + W1·dO3 = %s·%s + %s·%s + %s·%s = %s",
 			convNum(ws[2]), convNum(dos[0]), convNum(ws[1]), convNum(dos[1]), convNum(ws[0]), convNum(dos[2]), convNum(ws[2]*dos[0]+ws[1]*dos[1]+ws[0]*dos[2]))
 	}
 	return r, nil
+}
+
+// convGraph1D computes O = X ⋆ W with a Conv1D layer of kernel ws and, by Gorgonia's symbolic
+// differentiation of the loss Σ O·dO (whose gradient with respect to O is dO), dX and dW.
+func convGraph1D(xs, ws, dos []float64) (out, dx, dw []float64, err error) {
+	n, k := len(xs), len(ws)
+	ps := graph.NewParams(graph.Dtype(tensor.Float64))
+	conv, err := nodes.NewConv1D(ps, "conv", 1, 1, k, nodes.NoBias())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := graph.CopyInto(ps.Value("conv.weight"), graph.NewTensor(tensor.Float64, []int{1, 1, k}, ws)); err != nil {
+		return nil, nil, nil, fmt.Errorf("conv.weight: %w", err)
+	}
+	b := graph.NewBuilder(ps, graph.Train)
+	x, err := b.Input("x", 1, 1, n) // (B, C, L)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dO, err := b.Input("dO", 1, 1, len(dos)) // the upstream gradient
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o, err := conv.Forward(b, x)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	prod, err := gorgonia.HadamardProd(o, dO)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	loss, err := gorgonia.Sum(prod)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	wn, err := b.Param("conv.weight")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	grads, err := gorgonia.Grad(loss, x, wn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"O": o, "dX": grads[0], "dW": grads[1]})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer closeProgram(prog, &err)
+	vals, err := prog.Run(graph.Feeds{"x": graph.NewTensor(tensor.Float64, []int{1, 1, n}, xs), "dO": graph.NewTensor(tensor.Float64, []int{1, 1, len(dos)}, dos)})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return graph.Float64s(vals["O"]), graph.Float64s(vals["dX"]), graph.Float64s(vals["dW"]), nil
 }
 
 // convPaddedFlipped returns dO padded by k-1 zeros on each side and W flipped.
@@ -362,6 +434,7 @@ func convNums(vs []float64) string {
 
 func convShapeOf(s []int) string { return fmt.Sprint(tensor.Shape(s)) }
 
+// printConv prints the shapes of the digit's convolutions and the 1-D backpropagation.
 func printConv(w io.Writer, r *convResult) {
 	fmt.Fprintf(w, "Convolving MNIST test image %d (a %d), shape %s\n", r.Image, r.Label, convShapeOf(r.Shapes[0].Input))
 	fmt.Fprintln(w, "  H_out = floor((H + pad_top + pad_bottom - dilation·(k-1) - 1) / stride) + 1, likewise W_out")
@@ -377,8 +450,16 @@ func printConv(w io.Writer, r *convResult) {
 		}
 	}
 	fmt.Fprintln(w, "  (each kernel has as many channels as the input; each of the kernels makes one output channel)")
+	printConvBackprop(w, &r.Backprop)
+	for _, f := range r.Figures {
+		fmt.Fprintf(w, "wrote %s\n", f)
+	}
+	fmt.Fprintf(w, "(%.2f s)\n", r.Seconds)
+}
 
-	b := r.Backprop
+// printConvBackprop prints the 1-D example: the outputs, and each gradient from the graph and
+// by its formula.
+func printConvBackprop(w io.Writer, b *convBackprop) {
 	k := len(b.W)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Backpropagation through a 1-D convolution: %d inputs, a kernel of %d, %d - %d + 1 = %d outputs\n",
@@ -414,10 +495,6 @@ func printConv(w io.Writer, r *convResult) {
 		}
 		fmt.Fprintf(w, "    dW%d = %s = %s\n", j+1, strings.Join(terms, " + "), convNum(v))
 	}
-	for _, f := range r.Figures {
-		fmt.Fprintf(w, "wrote %s\n", f)
-	}
-	fmt.Fprintf(w, "(%.2f s)\n", r.Seconds)
 }
 
 // writeConvFigures draws the digit beside its four feature maps under the classic kernels.

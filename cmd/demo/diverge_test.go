@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,10 +14,10 @@ import (
 )
 
 // TestCNNDivergenceKeepsLastGoodCheckpoint trains demo cnn at a learning rate of 1e30: the
-// first update blows the weights up and the second step's loss is NaN. Training must stop with
-// an error that says it diverged and suggests a lower -lr or -clip, exit with status 1, and
-// leave the last good checkpoint as it was: the one of an earlier run when this run wrote
-// none, the one of its first step when it writes one every step.
+// first update blows the weights up, and graph's divergence monitor stops the run at that step.
+// Training must stop with an error that says it diverged at which step and why, suggests a
+// lower -lr or -clip, exit with status 1, and leave the last good checkpoint as it was: the
+// one of an earlier run, or the one resumed from, also when a checkpoint is due every step.
 func TestCNNDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 	dataDir := tinyMNIST(t, 320, 50)
 	flags := []string{"cnn", "-data", dataDir, "-model", "lenet", "-batch", "32"}
@@ -25,7 +27,7 @@ func TestCNNDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
-		for _, w := range append([]string{"demo cnn: training diverged", "step 2: loss is NaN", "lower -lr", "-clip"}, wants...) {
+		for _, w := range append([]string{"demo cnn: training diverged at step ", "the parameters' norm jumped", "lower -lr", "-clip"}, wants...) {
 			if !strings.Contains(last, w) {
 				t.Errorf("the error %q does not say %q", last, w)
 			}
@@ -54,11 +56,12 @@ func TestCNNDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 	t.Run("checkpoint every step", func(t *testing.T) {
 		out := t.TempDir()
 		ckpt := filepath.Join(out, "cnn.safetensors")
-		code, _, stderr := runDemo(t, append(flags, "-out", out, "-steps", "20", "-lr", "1e30", "-checkpoint-every", "1")...)
-		checkDiverged(t, code, stderr, "the last good checkpoint, step 1, is kept in "+ckpt)
+		mustRunDemo(t, append(flags, "-out", out, "-steps", "2", "-checkpoint-every", "1")...)
+		code, _, stderr := runDemo(t, append(flags, "-out", out, "-steps", "20", "-lr", "1e30", "-checkpoint-every", "1", "-resume", ckpt)...)
+		checkDiverged(t, code, stderr, "at step 3 (loss ", "the checkpoint resumed from, "+ckpt+", is unchanged")
 		clf := loadDivergedCheckpoint(t, ckpt)
-		if clf.step != 1 {
-			t.Errorf("the checkpoint is at step %d, want 1 (the last good step)", clf.step)
+		if clf.step != 2 {
+			t.Errorf("the checkpoint is at step %d, want 2 (the last good step)", clf.step)
 		}
 		if clf.nonFinite != "" {
 			t.Errorf("the kept checkpoint holds a value that is not finite: %s", clf.nonFinite)
@@ -73,19 +76,45 @@ func TestCNNDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Resumed at step 3 with the huge rate: step 4 updates, step 5 is NaN.
+		// Resumed at step 3 with the huge rate: step 4's update blows up.
 		code, _, stderr := runDemo(t, append(flags, "-out", out, "-steps", "20", "-lr", "1e30", "-resume", ckpt)...)
-		if !strings.Contains(lastLine(stderr), "step 5: loss is NaN") || !strings.Contains(lastLine(stderr), "is unchanged") {
-			t.Errorf("the error %q does not name step 5 and the unchanged checkpoint", lastLine(stderr))
-		}
-		if code != 1 {
-			t.Errorf("exit %d, want 1", code)
-		}
+		checkDiverged(t, code, stderr, "at step 4 (loss ", "is unchanged")
 		after, err := os.ReadFile(ckpt)
 		if err != nil || !bytes.Equal(before, after) {
 			t.Fatalf("the checkpoint resumed from was changed (%v)", err)
 		}
 	})
+}
+
+// TestDivergedHint checks the demo's wording of a diverged fit for each checkpoint situation,
+// including a run that wrote checkpoints before it diverged, and that the error still
+// unwraps to graph.ErrDiverged.
+func TestDivergedHint(t *testing.T) {
+	cases := []struct {
+		saved              int
+		checkpoint, resume string
+		want               string
+	}{
+		{-1, "", "", "no checkpoint was written"},
+		{7, "/o/cnn.safetensors", "", "the last good checkpoint, step 7, is kept in /o/cnn.safetensors"},
+		{-1, "/o/cnn.safetensors", "/o/cnn.safetensors", "the checkpoint resumed from, /o/cnn.safetensors, is unchanged"},
+	}
+	for _, c := range cases {
+		err := divergedHint(fmt.Errorf("fit: epoch 2: %w", &graph.DivergedError{Step: 9, Loss: math.NaN(), Reason: "the loss is NaN"}), 0.5, c.saved, c.checkpoint, c.resume)
+		msg := err.Error()
+		for _, w := range []string{"training diverged at step 9: the loss is NaN", "lower -lr than 0.5", "-clip", c.want} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q does not say %q", msg, w)
+			}
+		}
+		if !errors.Is(err, graph.ErrDiverged) {
+			t.Errorf("%q does not unwrap to graph.ErrDiverged", msg)
+		}
+	}
+	other := errors.New("disk full")
+	if got := divergedHint(other, 0.5, 3, "a", "b"); got != other {
+		t.Errorf("another error came back as %v", got)
+	}
 }
 
 type divergedCheckpoint struct {
@@ -99,7 +128,7 @@ func loadDivergedCheckpoint(t *testing.T, path string) divergedCheckpoint {
 	t.Helper()
 	var d divergedCheckpoint
 	clf := loadCrashCheckpoint(t, path)
-	d.step = clf.Steps()
+	d.step = clf.Run().Steps()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

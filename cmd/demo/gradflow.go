@@ -13,6 +13,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/models/rnn"
 	"github.com/unroll-ml/unroll/solvers"
@@ -63,15 +64,48 @@ func (r gradflowResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
+// gradflowFlags are the settings of demo gradflow.
+type gradflowFlags struct {
+	steps, hidden, iters, batch int
+	lr, forget                  float64
+	kinds                       []rnn.Kind
+}
+
 func runGradflow(args []string, stdout, stderr io.Writer) error {
+	f, c, err := parseGradflowFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := measureGradflow(f, c, stderr)
+	if err != nil {
+		return err
+	}
+	if c.out != "" {
+		if err := writeGradflowPlots(c.out, res, f.kinds); err != nil {
+			return err
+		}
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	printGradflow(stdout, res, f.kinds)
+	if c.out != "" {
+		fmt.Fprintf(stdout, "\nplots: %s, %s\n", filepath.Join(c.out, "gradflow-init.png"), filepath.Join(c.out, "gradflow-trained.png"))
+	}
+	return nil
+}
+
+// parseGradflowFlags reads and checks demo gradflow's flags.
+func parseGradflowFlags(args []string, stderr io.Writer) (*gradflowFlags, *common, error) {
 	fs, c := newFlags("gradflow", stderr)
-	steps := fs.Int("steps", 50, "sequence length T of the adding problem")
-	hidden := fs.Int("hidden", 32, "hidden units of each cell")
-	iters := fs.Int("iters", 2000, "training updates per cell (batches of -batch sequences)")
-	batch := fs.Int("batch", 32, "sequences per training batch")
-	lr := fs.Float64("lr", 5e-3, "Adam learning rate")
+	f := &gradflowFlags{}
+	fs.IntVar(&f.steps, "steps", 50, "sequence length T of the adding problem")
+	fs.IntVar(&f.hidden, "hidden", 32, "hidden units of each cell")
+	fs.IntVar(&f.iters, "iters", 2000, "training updates per cell (batches of -batch sequences)")
+	fs.IntVar(&f.batch, "batch", 32, "sequences per training batch")
+	fs.Float64Var(&f.lr, "lr", 5e-3, "Adam learning rate")
 	cells := fs.String("cells", "rnn,lstm,gru", "cells to compare, comma-separated")
-	forget := fs.Float64("forget-bias", 0, "start the LSTM's forget gate at this bias (0: PyTorch's initialisation)")
+	fs.Float64Var(&f.forget, "forget-bias", 0, "start the LSTM's forget gate at this bias (0: PyTorch's initialisation)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: demo gradflow [flags]
 
@@ -85,129 +119,138 @@ models are saved as gradflow-<cell>.safetensors under -out.`)
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
 	switch {
-	case *steps < 2:
-		return usagef("-steps %d: need at least 2", *steps)
-	case *hidden < 1 || *batch < 1 || *iters < 0:
-		return usagef("-hidden, -batch must be positive and -iters not negative")
-	case !(*lr > 0):
-		return usagef("-lr %v must be positive", *lr)
-	case *forget < 0 || math.IsNaN(*forget) || math.IsInf(*forget, 0):
-		return usagef("-forget-bias %v must be a finite number, 0 or more", *forget)
+	case f.steps < 2:
+		return nil, nil, usagef("-steps %d: need at least 2", f.steps)
+	case f.hidden < 1 || f.batch < 1 || f.iters < 0:
+		return nil, nil, usagef("-hidden, -batch must be positive and -iters not negative")
+	case !(f.lr > 0):
+		return nil, nil, usagef("-lr %v must be positive", f.lr)
+	case f.forget < 0 || math.IsNaN(f.forget) || math.IsInf(f.forget, 0):
+		return nil, nil, usagef("-forget-bias %v must be a finite number, 0 or more", f.forget)
 	}
-	var kinds []rnn.Kind
 	for _, s := range strings.Split(*cells, ",") {
 		k, err := rnn.ParseKind(strings.TrimSpace(s))
 		if err != nil {
-			return usagef("-cells: %v", err)
+			return nil, nil, usagef("-cells: %v", err)
 		}
-		kinds = append(kinds, k)
+		f.kinds = append(f.kinds, k)
 	}
+	return f, c, nil
+}
+
+// measureGradflow measures every cell's gradient flow and test error at initialisation and
+// after training on the adding problem, and saves the trained nets under -out.
+func measureGradflow(f *gradflowFlags, c *common, stderr io.Writer) (gradflowResult, error) {
 	start := time.Now()
 	res := gradflowResult{Curves: map[string][]float64{}, Decay: map[string]float64{}, MSE: map[string]float64{},
-		Steps: *steps, Hidden: *hidden, Iters: *iters}
-
-	data := rand.New(rand.NewPCG(c.seed, 0x9e3779b9))
-	probe, err := rnn.AddingProblem(data, 64, *steps, tensor.Float32)
+		Steps: f.steps, Hidden: f.hidden, Iters: f.iters}
+	draws := rand.New(rand.NewPCG(c.seed, 0x9e3779b9))
+	probe, err := data.AddingProblem(draws, 64, f.steps, tensor.Float32)
 	if err != nil {
-		return err
+		return res, err
 	}
-	test, err := rnn.AddingProblem(data, 512, *steps, tensor.Float32)
+	test, err := data.AddingProblem(draws, 512, f.steps, tensor.Float32)
 	if err != nil {
-		return err
+		return res, err
 	}
-	prog := newProgress(stderr, len(kinds)*(*iters), "step")
-	done := 0
-	for _, kind := range kinds {
-		name := kind.String()
-		ps := graph.NewParams(graph.Seed(c.seed))
-		opts := []rnn.Option{rnn.WithReadout(rnn.LastState), rnn.WithLoss(rnn.MSE)}
-		if kind == rnn.LSTM && *forget != 0 {
-			opts = append(opts, rnn.ForgetBias(*forget))
-		}
-		net, err := rnn.NewNet(ps, name, kind, 2, *hidden, 1, opts...)
-		if err != nil {
-			return err
-		}
-		if res.Curves[name+"_init"], err = rnn.GradientFlow(net, probe); err != nil {
-			return err
-		}
-		if res.MSE[name+"_init"], err = net.Evaluate(test); err != nil {
-			return err
-		}
-		tr, err := rnn.NewSegmentTrainer(net, solvers.NewAdam(*lr), *batch, *steps, rnn.ZeroState(), rnn.ClipNorm(1))
-		if err != nil {
-			return err
-		}
-		train := rand.New(rand.NewPCG(c.seed, uint64(kind)+1))
-		avg := math.NaN()
-		for i := 0; i < *iters; i++ {
-			bt, err := rnn.AddingProblem(train, *batch, *steps, tensor.Float32)
-			if err != nil {
-				return err
-			}
-			r, err := tr.Step(bt)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if math.IsNaN(avg) {
-				avg = r.Loss
-			}
-			avg = 0.95*avg + 0.05*r.Loss
-			done++
-			prog.update(done, fmt.Sprintf("%s loss %.4f", name, avg))
-		}
-		if res.Curves[name], err = rnn.GradientFlow(net, probe); err != nil {
-			return err
-		}
-		if res.MSE[name], err = net.Evaluate(test); err != nil {
-			return err
-		}
-		if c.out != "" {
-			if err := os.MkdirAll(c.out, 0o755); err != nil {
-				return err
-			}
-			meta := map[string]string{"task": "adding problem", "cell": name, "steps": fmt.Sprint(*steps),
-				"hidden": fmt.Sprint(*hidden), "updates": fmt.Sprint(*iters)}
-			if err := tr.SaveCheckpoint(filepath.Join(c.out, "gradflow-"+name+".safetensors"), &graph.Extra{Meta: meta}); err != nil {
-				return err
-			}
+	bar := newProgress(stderr, len(f.kinds)*f.iters, "step")
+	for i, kind := range f.kinds {
+		if err := gradflowCell(f, c, kind, probe, test, &res, bar, i*f.iters); err != nil {
+			return res, err
 		}
 	}
-	prog.finish()
+	bar.finish()
 	for k, curve := range res.Curves {
 		res.Decay[k] = decayPerStep(curve)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
 
-	if c.out != "" {
-		init, trained := map[string][]float64{}, map[string][]float64{}
-		for _, k := range kinds {
-			init[k.String()] = res.Curves[k.String()+"_init"]
-			trained[k.String()] = res.Curves[k.String()]
+// gradflowCell builds a net of one cell kind, measures it, trains it for -iters batches of
+// fresh adding problems and measures it again.
+func gradflowCell(f *gradflowFlags, c *common, kind rnn.Kind, probe, test *data.SequenceSet, res *gradflowResult, bar *progress, before int) error {
+	name := kind.String()
+	opts := []rnn.Option{rnn.WithReadout(rnn.LastState), rnn.WithLoss(rnn.MSE)}
+	if kind == rnn.LSTM && f.forget != 0 {
+		opts = append(opts, rnn.ForgetBias(f.forget))
+	}
+	net, err := rnn.NewNet(graph.NewParams(graph.Seed(c.seed)), name, kind, 2, f.hidden, 1, opts...)
+	if err != nil {
+		return err
+	}
+	if err := measureNet(net, name+"_init", probe, test, res); err != nil {
+		return err
+	}
+	if f.iters > 0 {
+		train, err := data.AddingProblem(rand.New(rand.NewPCG(c.seed, uint64(kind)+1)), f.iters*f.batch, f.steps, tensor.Float32)
+		if err != nil {
+			return err
 		}
-		for _, p := range []struct {
-			file   string
-			curves map[string][]float64
-			title  string
-		}{
-			{"gradflow-init.png", init, fmt.Sprintf("Gradient flow at initialisation (adding problem, T = %d)", *steps)},
-			{"gradflow-trained.png", trained, fmt.Sprintf("Gradient flow after %d updates (adding problem, T = %d)", *iters, *steps)},
-		} {
-			if err := viz.GradientFlow(filepath.Join(c.out, p.file), p.curves, p.title); err != nil {
-				return err
-			}
+		avg := math.NaN()
+		_, err = net.Fit(train, graph.Epochs(1), graph.Batch(f.batch), graph.Solver(solvers.NewAdam(f.lr)), graph.ClipNorm(1),
+			graph.OnStep(func(p graph.Progress) {
+				if math.IsNaN(avg) {
+					avg = p.Loss
+				}
+				avg = 0.95*avg + 0.05*p.Loss
+				bar.update(before+p.Step, fmt.Sprintf("%s loss %.4f", name, avg))
+			}))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-
-	if c.json {
-		return json.NewEncoder(stdout).Encode(res)
+	if err := measureNet(net, name, probe, test, res); err != nil {
+		return err
 	}
-	printGradflow(stdout, res, kinds)
-	if c.out != "" {
-		fmt.Fprintf(stdout, "\nplots: %s, %s\n", filepath.Join(c.out, "gradflow-init.png"), filepath.Join(c.out, "gradflow-trained.png"))
+	if c.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	return net.SaveCheckpoint(filepath.Join(c.out, "gradflow-"+name+".safetensors"))
+}
+
+// measureNet records a net's gradient flow on the probe set and its error on the test set
+// under key.
+func measureNet(net *rnn.Net, key string, probe, test *data.SequenceSet, res *gradflowResult) error {
+	flow, err := rnn.GradientFlow(net, probe)
+	if err != nil {
+		return err
+	}
+	m, err := net.Evaluate(test)
+	if err != nil {
+		return err
+	}
+	res.Curves[key], res.MSE[key] = flow, m.Loss
+	return nil
+}
+
+// writeGradflowPlots draws the curves at initialisation and after training.
+func writeGradflowPlots(dir string, res gradflowResult, kinds []rnn.Kind) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	init, trained := map[string][]float64{}, map[string][]float64{}
+	for _, k := range kinds {
+		init[k.String()] = res.Curves[k.String()+"_init"]
+		trained[k.String()] = res.Curves[k.String()]
+	}
+	for _, p := range []struct {
+		file   string
+		curves map[string][]float64
+		title  string
+	}{
+		{"gradflow-init.png", init, fmt.Sprintf("Gradient flow at initialisation (adding problem, T = %d)", res.Steps)},
+		{"gradflow-trained.png", trained, fmt.Sprintf("Gradient flow after %d updates (adding problem, T = %d)", res.Iters, res.Steps)},
+	} {
+		if err := viz.GradientFlow(filepath.Join(dir, p.file), p.curves, p.title); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ func TestGradflowJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("%v: %q", err, out.String())
 	}
+	checkSnakeCase(t, res)
 	for _, k := range []string{"rnn", "lstm", "gru", "rnn_init", "lstm_init", "gru_init"} {
 		curve, ok := res[k].([]any)
 		if !ok || len(curve) != 6 {

@@ -169,7 +169,7 @@ func readCheckpointFile(t testing.TB, path string) *checkpointFile {
 // report differently.
 var timingKeys = map[string]bool{
 	"Seconds": true, "ImagesPerSecond": true, "images_per_second": true, "seconds": true,
-	"eval_seconds": true, "tokens_per_second": true,
+	"eval_seconds": true, "tokens_per_second": true, "examples_per_second": true,
 }
 
 // withoutTiming decodes a JSON text and drops the timing fields at every depth.

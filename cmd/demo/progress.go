@@ -11,8 +11,10 @@ import (
 
 // progress shows how far a long loop has come: a progress bar (with the rate, a status such as
 // the loss, and the time left) when w is a terminal, and otherwise one plain log line every
-// few seconds and at the end, so logs and pipes stay readable.
+// few seconds and at the end, so logs and pipes stay readable. When the bar fails to draw, it
+// gives way to the log lines, and finish returns the failure.
 type progress struct {
+	err     error // the bar's first failure
 	w       io.Writer
 	bar     *progressbar.ProgressBar
 	total   int
@@ -58,7 +60,7 @@ func (p *progress) update(n int, status string) {
 	p.n, p.status = n, status
 	if p.bar != nil {
 		p.bar.Describe(status)
-		_ = p.bar.Set(n)
+		p.check(p.bar.Set(n))
 		return
 	}
 	if now := time.Now(); now.Sub(p.lastLog) >= p.every || n == p.total {
@@ -78,26 +80,39 @@ func (p *progress) logLine() {
 		p.status, el.Round(time.Second), eta)
 }
 
-// println prints a line of its own (a sample, a note) without breaking the bar.
-func (p *progress) println(format string, args ...any) {
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-	fmt.Fprintf(p.w, format+"\n", args...)
-	if p.bar != nil {
-		_ = p.bar.RenderBlank()
-		_ = p.bar.Set(p.n)
+// check records the bar's first failure and turns the bar off, so that plain log lines follow.
+func (p *progress) check(err error) {
+	if err != nil && p.bar != nil {
+		p.err, p.bar = fmt.Errorf("progress bar: %w", err), nil
 	}
 }
 
-// finish ends the bar, or logs the final line if the last update was not logged.
-func (p *progress) finish() {
+// println prints a line of its own (a sample, a note) without breaking the bar.
+func (p *progress) println(format string, args ...any) {
 	if p.bar != nil {
-		_ = p.bar.Finish()
-		fmt.Fprintln(p.w)
-		return
+		p.check(p.bar.Clear())
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+	if p.bar != nil {
+		p.check(p.bar.RenderBlank())
+	}
+	if p.bar != nil {
+		p.check(p.bar.Set(p.n))
+	}
+}
+
+// finish ends the bar, or logs the final line if the last update was not logged. It returns
+// the bar's first failure to draw, if any.
+func (p *progress) finish() error {
+	if p.bar != nil {
+		p.check(p.bar.Finish())
+		if p.bar != nil {
+			fmt.Fprintln(p.w)
+			return nil
+		}
 	}
 	if p.n != p.total { // update logs the last unit itself
 		p.logLine()
 	}
+	return p.err
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/unroll-ml/unroll/data"
-	"github.com/unroll-ml/unroll/data/builtin"
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/models/rnn"
 	"github.com/unroll-ml/unroll/solvers"
@@ -45,8 +42,28 @@ type rnnFlags struct {
 }
 
 func runRNN(args []string, stdout, stderr io.Writer) error {
+	f, c, err := parseRNNFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	out := stdout
+	if c.json {
+		out = stderr
+	}
+	res, err := trainLM(f, c, out)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return nil
+}
+
+// parseRNNFlags reads and checks demo rnn's flags.
+func parseRNNFlags(args []string, stderr io.Writer) (*rnnFlags, *common, error) {
 	fs, c := newFlags("rnn", stderr)
-	var f rnnFlags
+	f := &rnnFlags{}
 	fs.StringVar(&f.cell, "cell", "lstm", "recurrent cell: rnn, lstm or gru")
 	fs.IntVar(&f.hidden, "hidden", 256, "hidden units per layer")
 	fs.IntVar(&f.layers, "layers", 1, "stacked recurrent layers")
@@ -62,28 +79,17 @@ func runRNN(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.sampleEvery, "sample-every", 100, "print a sample every this many steps (0: only at the end)")
 	fs.IntVar(&f.evalEvery, "eval-every", 0, "score the validation text every this many steps (0: only at the end)")
 	fs.Float64Var(&f.valFrac, "val", 0.1, "fraction of the text, at its end, kept for validation")
-	fs.StringVar(&f.file, "data", "", "train on this UTF-8 text file instead of Moby Dick (curly quotes and em dashes are mapped to ASCII, as for Moby Dick)")
-	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (rnn.safetensors under a previous -out)")
+	fs.StringVar(&f.file, "data", "", "train on this UTF-8 text file instead of Moby Dick (curly quotes and em dashes are mapped to ASCII, as for Moby Dick); with -resume, the text the checkpoint was trained on, by default and of necessity")
+	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint (rnn.safetensors under a previous -out, beside its rnn-log.json), on the same text")
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
 	f.explicit = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.explicit[fl.Name] = true })
 	if err := f.check(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	out := stdout
-	if c.json {
-		out = stderr
-	}
-	res, err := trainLM(f, c, out)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return json.NewEncoder(stdout).Encode(res)
-	}
-	return nil
+	return f, c, nil
 }
 
 func (f *rnnFlags) check() error {
@@ -152,260 +158,368 @@ type rnnResult struct {
 	ValCurve map[string]float64 `json:"val_curve"`
 }
 
-// The demo's own checkpoint entries, beside the language model's.
-const (
-	rnnBlobLoss = "demo.loss" // the training loss of every step so far, float64 little-endian
-	rnnBlobVal  = "demo.val"  // (step, validation loss) pairs so far
-)
+// lmRun is one run of demo rnn: the model, its data and what the run measured.
+type lmRun struct {
+	f          *rnnFlags
+	c          *common
+	out        io.Writer
+	lm         *rnn.LanguageModel
+	batches    *data.SeqBatches
+	train, val []int
+	source     string
+	textSum    string // the training text's SHA-256, in hex
+	losses     []float64
+	valCurve   map[int]float64
+	done       int // steps done when this process started
+	trainTime  time.Duration
+	evalTime   time.Duration
+	finalEval  *rnn.TextScore
+	sample     string // the sample drawn at the last step by the schedule, if any
+	sampled    bool
+}
 
-func trainLM(f rnnFlags, c *common, out io.Writer) (*rnnResult, error) {
+func trainLM(f *rnnFlags, c *common, out io.Writer) (*rnnResult, error) {
 	start := time.Now()
-	var ckpt *graph.Checkpoint
-	var err error
-	if f.resume != "" {
-		if ckpt, err = graph.ReadCheckpoint(f.resume); err != nil {
-			return nil, err
-		}
-		if !f.explicit["data"] {
-			f.file = ckpt.Extra.Meta["demo.data"]
-		}
-	}
-	text, source, err := loadText(f.file)
+	r, err := setupLM(f, c, out)
 	if err != nil {
 		return nil, err
 	}
-	text = data.ASCIIQuotes(text)
-	ps := graph.NewParams(graph.Seed(c.seed))
-
-	var lm *rnn.LanguageModel
-	if ckpt != nil {
-		if lm, err = rnn.LanguageModelFromCheckpoint(ps, ckpt); err != nil {
-			return nil, err
-		}
-		if err := f.fromCheckpoint(ckpt, lm, out); err != nil {
-			return nil, err
-		}
-	} else {
-		vocab, err := data.NewCharVocab(text)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		kind, _ := rnn.ParseKind(f.cell) // checked
-		if lm, err = rnn.NewLanguageModel(ps, "", vocab, kind, f.hidden, rnn.LMLayers(f.layers), rnn.LMEmbedding(f.embed)); err != nil {
-			return nil, err
-		}
-	}
-	vocab := lm.Vocab()
-	ids := vocab.Encode(text)
-	train, val, err := data.SplitIDs(ids, 1-f.valFrac)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	batches, err := data.NewSequentialBatches(train, f.batch, f.seq)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	solver := solvers.NewAdam(f.lr)
-	tr, err := lm.NewTrainer(solver, f.batch, f.seq, rnn.ClipNorm(f.clip))
-	if err != nil {
+	if err := r.fit(); err != nil {
 		return nil, err
 	}
-	var losses []float64
-	valCurve := map[int]float64{}
-	if ckpt != nil {
-		extra, err := lm.Restore(f.resume, tr, batches)
-		if err != nil {
-			return nil, err
-		}
-		losses = decodeFloats(extra.Blobs[rnnBlobLoss])
-		vc := decodeFloats(extra.Blobs[rnnBlobVal])
-		for i := 0; i+1 < len(vc); i += 2 {
-			valCurve[int(vc[i])] = vc[i+1]
-		}
-	}
-	done := solver.Steps()
-	cfg := lm.Config()
-	fmt.Fprintf(out, "%s: %d characters, vocabulary of %d (with the unknown symbol); %d for training in %d streams, %d for validation\n",
-		source, len(ids), vocab.Size(), len(train), f.batch, len(val))
-	fmt.Fprintf(out, "model: %v, %d layer(s) of %d, %s input; segments of %d steps, Adam %g, clip %g; %d parameters\n",
-		cfg.Kind, cfg.Layers, cfg.Hidden, inputName(cfg.Embedding), f.seq, f.lr, f.clip, countValues(ps))
-	if done > 0 {
-		fmt.Fprintf(out, "resuming %s at step %d\n", f.resume, done)
-	}
-	if done >= f.steps {
-		fmt.Fprintf(out, "the checkpoint has already reached %d steps (-steps %d): nothing to train\n", done, f.steps)
-	}
-
-	sample := func() (string, error) {
-		return lm.Generate(f.prompt, f.sampleLen, rnn.Temperature(f.temperature))
-	}
-	if _, err := vocab.EncodeStrict(f.prompt); err != nil {
-		return nil, fmt.Errorf("-prompt %q: %w", f.prompt, err)
-	}
-
-	bar := newProgress(out, f.steps, "step")
-	bar.update(done, "")
-	tokens := f.batch * f.seq
-	var trainTime, evalTime time.Duration
-	var finalEval *rnn.LMEval
-	var finalSample string
-	var sampled bool
-	for step := done + 1; step <= f.steps; step++ {
-		sb, ok := batches.Next()
-		if !ok { // a new pass over the text starts from zero state
-			batches.Reset()
-			tr.ResetState()
-			if sb, ok = batches.Next(); !ok {
-				return nil, errors.New("the training text gives no batch")
-			}
-		}
-		t0 := time.Now()
-		bt, err := lm.Batch(sb)
-		if err != nil {
-			return nil, err
-		}
-		r, err := tr.Step(bt)
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", step, err)
-		}
-		trainTime += time.Since(t0)
-		losses = append(losses, r.Loss)
-		rate := float64((step-done)*tokens) / trainTime.Seconds()
-		bar.update(step, fmt.Sprintf("loss %.3f, %s tok/s", r.Loss, thousands(rate)))
-		// Scheduled scores and samples, also at the last step: a run stopped there and resumed
-		// draws exactly what an uninterrupted run draws.
-		if f.evalEvery > 0 && step%f.evalEvery == 0 {
-			t1 := time.Now()
-			ev, err := lm.Evaluate(val, f.seq)
-			if err != nil {
-				return nil, err
-			}
-			evalTime += time.Since(t1)
-			valCurve[step] = ev.Loss
-			if step == f.steps {
-				finalEval = ev
-			}
-			bar.println("step %d: validation loss %.4f nats/char, %.3f bits/char, perplexity %.2f", step, ev.Loss, ev.BPC, ev.Perplexity)
-		}
-		if f.sampleEvery > 0 && step%f.sampleEvery == 0 {
-			s, err := sample()
-			if err != nil {
-				return nil, err
-			}
-			if step == f.steps {
-				finalSample, sampled = s, true
-			}
-			bar.println("step %d, loss %.3f: %q", step, r.Loss, f.prompt+s)
-		}
-	}
-	bar.finish()
-	stepsRun := max(f.steps-done, 0)
-
-	// The validation score over the whole validation text, unless the schedule just took it.
-	final := max(done, f.steps)
-	ev := finalEval
-	if ev == nil {
-		t1 := time.Now()
-		if ev, err = lm.Evaluate(val, f.seq); err != nil {
-			return nil, err
-		}
-		evalTime += time.Since(t1)
-	}
-	// The checkpoint holds the scheduled scores only, and is written before a final sample
-	// that is not due by the schedule draws from the random source: a resumed run continues as
-	// if this run had not stopped.
-	if c.out != "" {
-		if err := writeLMFiles(c.out, f, lm, tr, batches, losses, valCurve, final, ev.Loss, out); err != nil {
-			return nil, err
-		}
-	}
-	s := finalSample
-	if !sampled {
-		if s, err = sample(); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintf(out, "\nafter %d steps: validation loss %.4f nats/char, %.3f bits/char, perplexity %.2f (%d characters)\n",
-		final, ev.Loss, ev.BPC, ev.Perplexity, ev.Tokens)
-	fmt.Fprintf(out, "sample (temperature %g): %s\n", f.temperature, f.prompt+s)
-	valCurve[final] = ev.Loss
-
-	res := &rnnResult{ValLoss: ev.Loss, ValBPC: ev.BPC, ValPPL: ev.Perplexity, Sample: s, Prompt: f.prompt,
-		Temperature: f.temperature, Steps: final, StepsRun: stepsRun, Cell: cfg.Kind.String(), Hidden: cfg.Hidden,
-		Layers: cfg.Layers, Embedding: cfg.Embedding, Seq: f.seq, Batch: f.batch, LR: f.lr, Clip: f.clip, Seed: c.seed,
-		Vocab: vocab.Size(), TrainChars: len(train), ValChars: len(val), Resumed: done > 0,
-		EvalSeconds: evalTime.Seconds(), ValCurve: map[string]float64{}}
-	if stepsRun > 0 {
-		res.TokensPerSec = float64(stepsRun*tokens) / trainTime.Seconds()
-	}
-	if n := len(losses); n > 0 {
-		tail := losses[max(0, n-50):]
-		for _, l := range tail {
-			res.TrainLoss += l / float64(len(tail))
-		}
-	}
-	for k, v := range valCurve {
-		res.ValCurve[strconv.Itoa(k)] = v
+	res, err := r.finish()
+	if err != nil {
+		return nil, err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
 
-// fromCheckpoint takes the run's settings from a checkpoint: the architecture (in the model)
-// and the data layout and solver settings (in the demo's meta), warning about flags that
-// disagree.
-func (f *rnnFlags) fromCheckpoint(c *graph.Checkpoint, lm *rnn.LanguageModel, out io.Writer) error {
-	cfg := lm.Config()
-	meta := c.Extra.Meta
-	ints := map[string]*int{"seq": &f.seq, "batch": &f.batch}
-	floats := map[string]*float64{"lr": &f.lr, "clip": &f.clip, "val": &f.valFrac}
-	for k, dst := range ints {
-		v, err := strconv.Atoi(meta["demo."+k])
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: no usable demo.%s: was it written by demo rnn?", c.Path, k)
+// setupLM reads the text, builds the model (from the checkpoint with -resume) and cuts the
+// text into training batches and a validation part.
+func setupLM(f *rnnFlags, c *common, out io.Writer) (*lmRun, error) {
+	r := &lmRun{f: f, c: c, out: out, valCurve: map[int]float64{}}
+	var ckpt *graph.Checkpoint
+	var log *lmLog
+	ps := graph.NewParams(graph.Seed(c.seed))
+	if f.resume != "" {
+		var err error
+		if ckpt, err = graph.ReadCheckpoint(f.resume); err != nil {
+			return nil, err
 		}
-		if f.explicit[k] && v != *dst {
-			fmt.Fprintf(out, "-%s %d ignored: the checkpoint's run uses %d\n", k, *dst, v)
+		// The checkpoint's model first: the checkpoint of another demo is named as such.
+		if r.lm, err = rnn.LanguageModelFromCheckpoint(ps, ckpt); err != nil {
+			return nil, err
 		}
-		*dst = v
+		if log, err = readLMLog(f.resume); err != nil {
+			return nil, err
+		}
+		if !f.explicit["data"] {
+			f.file = log.Data
+		}
 	}
-	for k, dst := range floats {
-		v, err := strconv.ParseFloat(meta["demo."+k], 64)
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: no usable demo.%s: was it written by demo rnn?", c.Path, k)
+	text, source, err := loadText(f.file)
+	if err != nil {
+		if log != nil && !f.explicit["data"] {
+			return nil, fmt.Errorf("the text of checkpoint %s, named in its log: %w (give -data with its new place)", f.resume, err)
 		}
-		if f.explicit[k] && v != *dst {
-			fmt.Fprintf(out, "-%s %g ignored: the checkpoint's run uses %g\n", k, *dst, v)
-		}
-		*dst = v
+		return nil, err
 	}
-	for name, v := range map[string]string{"cell": cfg.Kind.String(), "hidden": strconv.Itoa(cfg.Hidden),
-		"layers": strconv.Itoa(cfg.Layers), "embed": strconv.Itoa(cfg.Embedding)} {
-		var given string
-		switch name {
-		case "cell":
-			given = f.cell
-		case "hidden":
-			given = strconv.Itoa(f.hidden)
-		case "layers":
-			given = strconv.Itoa(f.layers)
-		case "embed":
-			given = strconv.Itoa(f.embed)
+	r.textSum = textSHA256(text)
+	if log != nil {
+		note, err := sameText(f, log, r.textSum)
+		if err != nil {
+			return nil, err
 		}
-		if f.explicit[name] && !strings.EqualFold(given, v) {
-			fmt.Fprintf(out, "-%s %s ignored: the checkpoint's model has %s\n", name, given, v)
+		if note != "" {
+			fmt.Fprintln(out, note)
 		}
+	}
+	text, r.source = data.ASCIIQuotes(text), source
+	if ckpt == nil {
+		if r.lm, err = newLM(ps, f, text, source); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := r.resumeFrom(ckpt, log); err != nil {
+			return nil, err
+		}
+	}
+	ids := r.lm.Vocab().Encode(text)
+	if r.train, r.val, err = data.SplitIDs(ids, 1-f.valFrac); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if r.batches, err = data.NewSequentialBatches(r.train, f.batch, f.seq); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if _, err := r.lm.Vocab().EncodeStrict(f.prompt); err != nil {
+		return nil, fmt.Errorf("-prompt %q: %w", f.prompt, err)
+	}
+	r.describe(len(ids))
+	return r, nil
+}
+
+// newLM builds the language model of the flags' architecture over the text's characters.
+func newLM(ps *graph.Params, f *rnnFlags, text, source string) (*rnn.LanguageModel, error) {
+	vocab, err := data.NewCharVocab(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	kind, err := rnn.ParseKind(f.cell)
+	if err != nil {
+		return nil, usagef("-cell: %v", err)
+	}
+	return rnn.NewLanguageModel(ps, "", vocab, rnn.Config{Kind: kind, Hidden: f.hidden, Layers: f.layers, Embedding: f.embed})
+}
+
+// resumeFrom loads the checkpoint and takes the run's settings and record from its log,
+// warning about flags that disagree.
+func (r *lmRun) resumeFrom(ckpt *graph.Checkpoint, log *lmLog) error {
+	f := r.f
+	if err := r.lm.LoadCheckpoint(ckpt.Path); err != nil {
+		return err
+	}
+	if steps := r.lm.Run().Steps(); steps != len(log.Losses) {
+		return fmt.Errorf("%s records %d steps, the checkpoint %s %d: they are not of the same run", logPath(ckpt.Path), len(log.Losses), ckpt.Path, steps)
+	}
+	for _, v := range []struct {
+		name      string
+		dst       *float64
+		fromCheck float64
+	}{{"lr", &f.lr, log.LR}, {"clip", &f.clip, log.Clip}, {"val", &f.valFrac, log.Val}} {
+		if f.explicit[v.name] && *v.dst != v.fromCheck {
+			fmt.Fprintf(r.out, "-%s %g ignored: the checkpoint's run uses %g\n", v.name, *v.dst, v.fromCheck)
+		}
+		*v.dst = v.fromCheck
+	}
+	for _, v := range []struct {
+		name      string
+		dst       *int
+		fromCheck int
+	}{{"seq", &f.seq, log.Seq}, {"batch", &f.batch, log.Batch}} {
+		if f.explicit[v.name] && *v.dst != v.fromCheck {
+			fmt.Fprintf(r.out, "-%s %d ignored: the checkpoint's run uses %d\n", v.name, *v.dst, v.fromCheck)
+		}
+		*v.dst = v.fromCheck
+	}
+	cfg := r.lm.Config()
+	for _, v := range []struct{ name, given, saved string }{
+		{"cell", f.cell, cfg.Kind.String()}, {"hidden", strconv.Itoa(f.hidden), strconv.Itoa(cfg.Hidden)},
+		{"layers", strconv.Itoa(f.layers), strconv.Itoa(cfg.Layers)}, {"embed", strconv.Itoa(f.embed), strconv.Itoa(cfg.Embedding)},
+	} {
+		if f.explicit[v.name] && !strings.EqualFold(v.given, v.saved) {
+			fmt.Fprintf(r.out, "-%s %s ignored: the checkpoint's model has %s\n", v.name, v.given, v.saved)
+		}
+	}
+	r.losses = log.Losses
+	for _, p := range log.ValCurve {
+		r.valCurve[int(p[0])] = p[1]
+	}
+	r.done = len(log.Losses)
+	return nil
+}
+
+func (r *lmRun) describe(chars int) {
+	f, cfg, vocab := r.f, r.lm.Config(), r.lm.Vocab()
+	fmt.Fprintf(r.out, "%s: %d characters, vocabulary of %d (with the unknown symbol); %d for training in %d streams, %d for validation\n",
+		r.source, chars, vocab.Size(), len(r.train), f.batch, len(r.val))
+	fmt.Fprintf(r.out, "model: %v, %d layer(s) of %d, %s input; segments of %d steps, Adam %g, clip %g; %d parameters\n",
+		cfg.Kind, cfg.Layers, cfg.Hidden, inputName(cfg.Embedding), f.seq, f.lr, f.clip, countValues(r.lm.Params()))
+	if r.done > 0 {
+		fmt.Fprintf(r.out, "resuming %s at step %d\n", f.resume, r.done)
+	}
+	if r.done >= f.steps {
+		fmt.Fprintf(r.out, "the checkpoint has already reached %d steps (-steps %d): nothing to train\n", r.done, f.steps)
+	}
+}
+
+// fit trains up to -steps with Fit, stopping at every scheduled score and sample.
+func (r *lmRun) fit() error {
+	f := r.f
+	if r.done >= f.steps {
+		return nil // describe said so: no progress to show, no speed to measure
+	}
+	bar := newProgress(r.out, f.steps, "step")
+	bar.update(r.done, "")
+	tokens := f.batch * f.seq
+	solver := solvers.NewAdam(f.lr) // a checkpoint's solver state is restored into it
+	for step := r.done; step < f.steps; {
+		next := min(f.steps, nextEvent(step, f.evalEvery), nextEvent(step, f.sampleEvery))
+		began, before := time.Now(), r.trainTime
+		_, err := r.lm.Fit(r.batches, graph.Solver(solver), graph.ClipNorm(f.clip), graph.Steps(next-step),
+			graph.OnStep(func(p graph.Progress) {
+				r.losses = append(r.losses, p.Loss)
+				rate := float64((p.Step-r.done)*tokens) / (before + p.Elapsed).Seconds()
+				bar.update(p.Step, fmt.Sprintf("loss %.3f, %s tok/s", p.Loss, thousands(rate)))
+			}))
+		r.trainTime = before + time.Since(began)
+		if err != nil {
+			return divergedHint(err, f.lr, -1, r.checkpointPath(), f.resume)
+		}
+		step = next
+		if err := r.events(step, bar); err != nil {
+			return err
+		}
+	}
+	return bar.finish()
+}
+
+// nextEvent is the next multiple of every after step (never, when every is 0).
+func nextEvent(step, every int) int {
+	if every <= 0 {
+		return math.MaxInt
+	}
+	return (step/every + 1) * every
+}
+
+// events scores the validation text and draws a sample when the schedule asks at step, also at
+// the last step: a run stopped there and resumed draws exactly what an uninterrupted run draws.
+func (r *lmRun) events(step int, bar *progress) error {
+	f := r.f
+	if f.evalEvery > 0 && step%f.evalEvery == 0 {
+		t := time.Now()
+		ev, err := r.lm.Evaluate(r.val)
+		if err != nil {
+			return err
+		}
+		r.evalTime += time.Since(t)
+		r.valCurve[step] = ev.Loss
+		if step == f.steps {
+			r.finalEval = ev
+		}
+		bar.println("step %d: validation loss %.4f nats/char, %.3f bits/char, perplexity %.2f", step, ev.Loss, ev.BPC, ev.Perplexity)
+	}
+	if f.sampleEvery > 0 && step%f.sampleEvery == 0 {
+		s, err := r.lm.Generate(f.prompt, f.sampleLen, rnn.Temperature(f.temperature))
+		if err != nil {
+			return err
+		}
+		if step == f.steps {
+			r.sample, r.sampled = s, true
+		}
+		bar.println("step %d, loss %.3f: %q", step, r.losses[len(r.losses)-1], f.prompt+s)
 	}
 	return nil
 }
 
-func loadText(file string) (text, source string, err error) {
-	if file == "" {
-		t, err := builtin.MobyDick()
-		return t, "Moby Dick", err
+// finish scores the whole validation text (unless the schedule just did), writes the
+// checkpoint, its log and the plot, draws the final sample and reports.
+func (r *lmRun) finish() (*rnnResult, error) {
+	f := r.f
+	final := max(r.done, f.steps)
+	ev := r.finalEval
+	if ev == nil {
+		t := time.Now()
+		var err error
+		if ev, err = r.lm.Evaluate(r.val); err != nil {
+			return nil, err
+		}
+		r.evalTime += time.Since(t)
 	}
-	t, err := data.ReadText(file)
-	return t, filepath.Base(file), err
+	// The checkpoint holds the scheduled scores only, and is written before a final sample
+	// that is not due by the schedule draws from the random source: a resumed run continues as
+	// if this run had not stopped.
+	if r.c.out != "" {
+		if err := r.writeFiles(final, ev.Loss); err != nil {
+			return nil, err
+		}
+	}
+	s := r.sample
+	if !r.sampled {
+		var err error
+		if s, err = r.lm.Generate(f.prompt, f.sampleLen, rnn.Temperature(f.temperature)); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(r.out, "\nafter %d steps: validation loss %.4f nats/char, %.3f bits/char, perplexity %.2f (%d characters)\n",
+		final, ev.Loss, ev.BPC, ev.Perplexity, ev.Tokens)
+	fmt.Fprintf(r.out, "sample (temperature %g): %s\n", f.temperature, f.prompt+s)
+	r.valCurve[final] = ev.Loss
+	return r.result(final, ev, s), nil
+}
+
+// result gathers the figures -json prints.
+func (r *lmRun) result(final int, ev *rnn.TextScore, sample string) *rnnResult {
+	f, cfg := r.f, r.lm.Config()
+	stepsRun := max(f.steps-r.done, 0)
+	res := &rnnResult{ValLoss: ev.Loss, ValBPC: ev.BPC, ValPPL: ev.Perplexity, Sample: sample, Prompt: f.prompt,
+		Temperature: f.temperature, Steps: final, StepsRun: stepsRun, Cell: cfg.Kind.String(), Hidden: cfg.Hidden,
+		Layers: cfg.Layers, Embedding: cfg.Embedding, Seq: f.seq, Batch: f.batch, LR: f.lr, Clip: f.clip, Seed: r.c.seed,
+		Vocab: r.lm.Vocab().Size(), TrainChars: len(r.train), ValChars: len(r.val), Resumed: r.done > 0,
+		EvalSeconds: r.evalTime.Seconds(), ValCurve: map[string]float64{}}
+	if stepsRun > 0 {
+		res.TokensPerSec = float64(stepsRun*f.batch*f.seq) / r.trainTime.Seconds()
+	}
+	if n := len(r.losses); n > 0 {
+		tail := r.losses[max(0, n-50):]
+		for _, l := range tail {
+			res.TrainLoss += l / float64(len(tail))
+		}
+	}
+	for k, v := range r.valCurve {
+		res.ValCurve[strconv.Itoa(k)] = v
+	}
+	return res
+}
+
+// writeFiles writes the log, the checkpoint, the model as an ONNX file and the loss plot under
+// -out.
+func (r *lmRun) writeFiles(final int, finalLoss float64) error {
+	dir, f := r.c.out, r.f
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	text, err := textPath(f.file)
+	if err != nil {
+		return err
+	}
+	log := lmLog{Losses: r.losses, ValCurve: [][2]float64{}, Seq: f.seq, Batch: f.batch, LR: f.lr, Clip: f.clip, Val: f.valFrac,
+		Data: text, TextSHA256: r.textSum}
+	var vx, vy []float64
+	for step := 1; step <= len(r.losses); step++ {
+		if v, ok := r.valCurve[step]; ok {
+			log.ValCurve = append(log.ValCurve, [2]float64{float64(step), v})
+			vx, vy = append(vx, float64(step)), append(vy, v)
+		}
+	}
+	if _, ok := r.valCurve[final]; !ok {
+		vx, vy = append(vx, float64(final)), append(vy, finalLoss)
+	}
+	ckpt := r.checkpointPath()
+	js, err := json.Marshal(log)
+	if err != nil {
+		return err
+	}
+	// The log first: a run killed between the two writes leaves a log ahead of the
+	// checkpoint, which a resume refuses (the step counts differ).
+	if err := writeFileAtomic(logPath(ckpt), js); err != nil {
+		return err
+	}
+	if err := r.lm.SaveCheckpoint(ckpt); err != nil {
+		return err
+	}
+	model, err := writeONNX(dir, r.lm)
+	if err != nil {
+		return err
+	}
+	paths := []string{ckpt, logPath(ckpt), model}
+	if len(r.losses) > 0 {
+		plot := viz.LinePlot{
+			Title:  fmt.Sprintf("character %s language model", strings.ToUpper(r.lm.Config().Kind.String())),
+			XLabel: "step", YLabel: "cross-entropy (nats per character)",
+			Series: []viz.Series{{Name: "training segments", Y: r.losses}},
+		}
+		if len(vx) > 0 {
+			plot.Series = append(plot.Series, viz.Series{Name: "validation text", X: vx, Y: vy})
+		}
+		p := filepath.Join(dir, "rnn-loss.png")
+		if err := viz.Lines(p, plot); err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	fmt.Fprintf(r.out, "wrote %s\n%s\n", strings.Join(paths, ", "), lmONNXNote(model, r.lm))
+	return nil
 }
 
 func inputName(embed int) string {
@@ -434,68 +548,4 @@ func thousands(v float64) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func encodeFloats(vs []float64) []byte {
-	b := make([]byte, 0, 8*len(vs))
-	for _, v := range vs {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	}
-	return b
-}
-
-func decodeFloats(b []byte) []float64 {
-	out := make([]float64, 0, len(b)/8)
-	for i := 0; i+8 <= len(b); i += 8 {
-		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(b[i:])))
-	}
-	return out
-}
-
-func writeLMFiles(dir string, f rnnFlags, lm *rnn.LanguageModel, tr *rnn.SegmentTrainer, batches *data.SeqBatches,
-	losses []float64, valCurve map[int]float64, final int, finalLoss float64, out io.Writer) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	var vc []float64
-	vx, vy := []float64{}, []float64{}
-	for step := 1; step <= len(losses); step++ {
-		if v, ok := valCurve[step]; ok {
-			vc = append(vc, float64(step), v)
-			vx, vy = append(vx, float64(step)), append(vy, v)
-		}
-	}
-	if _, ok := valCurve[final]; !ok {
-		vx, vy = append(vx, float64(final)), append(vy, finalLoss)
-	}
-	ckpt := filepath.Join(dir, "rnn.safetensors")
-	extra := &graph.Extra{
-		Blobs: map[string][]byte{rnnBlobLoss: encodeFloats(losses), rnnBlobVal: encodeFloats(vc)},
-		Meta: map[string]string{
-			"demo.seq": strconv.Itoa(f.seq), "demo.batch": strconv.Itoa(f.batch),
-			"demo.lr": strconv.FormatFloat(f.lr, 'g', -1, 64), "demo.clip": strconv.FormatFloat(f.clip, 'g', -1, 64),
-			"demo.val": strconv.FormatFloat(f.valFrac, 'g', -1, 64), "demo.data": f.file,
-		},
-	}
-	if err := lm.SaveCheckpoint(ckpt, tr, batches, extra); err != nil {
-		return err
-	}
-	paths := []string{ckpt}
-	if len(losses) > 0 {
-		plot := viz.LinePlot{
-			Title:  fmt.Sprintf("character %s language model", strings.ToUpper(lm.Config().Kind.String())),
-			XLabel: "step", YLabel: "cross-entropy (nats per character)",
-			Series: []viz.Series{{Name: "training segments", Y: losses}},
-		}
-		if len(vx) > 0 {
-			plot.Series = append(plot.Series, viz.Series{Name: "validation text", X: vx, Y: vy})
-		}
-		p := filepath.Join(dir, "rnn-loss.png")
-		if err := viz.Lines(p, plot); err != nil {
-			return err
-		}
-		paths = append(paths, p)
-	}
-	fmt.Fprintf(out, "wrote %s\n", strings.Join(paths, ", "))
-	return nil
 }

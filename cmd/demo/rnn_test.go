@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -31,7 +32,29 @@ func runRNNJSON(t *testing.T, args ...string) map[string]any {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout.String())
 	}
+	checkSnakeCase(t, res)
 	return res
+}
+
+var snakeCase = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
+
+// checkSnakeCase requires every key of a decoded JSON value, at every depth, to be
+// snake_case.
+func checkSnakeCase(t *testing.T, v any) {
+	t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if !snakeCase.MatchString(k) {
+				t.Errorf("JSON key %q is not snake_case", k)
+			}
+			checkSnakeCase(t, e)
+		}
+	case []any:
+		for _, e := range x {
+			checkSnakeCase(t, e)
+		}
+	}
 }
 
 var tinyRNN = []string{"-hidden", "12", "-seq", "8", "-batch", "3", "-sample-len", "20", "-prompt", "It is", "-sample-every", "0"}
@@ -53,7 +76,7 @@ func TestRNNDemoJSON(t *testing.T) {
 	if res["cell"] != "gru" || res["steps"].(float64) != 5 {
 		t.Errorf("cell %v, steps %v", res["cell"], res["steps"])
 	}
-	for _, f := range []string{"rnn.safetensors", "rnn-loss.png"} {
+	for _, f := range []string{"rnn.safetensors", "rnn-loss.png", "model.onnx"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}
