@@ -218,25 +218,32 @@ def tidy_markdown(body):
     return "\n".join(out) + "\n"
 
 
+def render_markdown(nb, stem):
+    """Renders a notebook named stem (its file name without .ipynb) to the text of <stem>.md and
+    its figures, a map from their paths relative to the notebook's folder (<stem>_files/...) to
+    their bytes. tools/check.py renders the committed notebooks with it to compare."""
+    body, resources = MarkdownExporter().from_notebook_node(
+        nb, resources={"output_files_dir": f"{stem}_files", "unique_key": stem})
+    header = (f"<!-- Rendered from {stem}.ipynb by docs/run.sh, with the outputs of a real run: "
+              f"edit the notebook, not this file. -->\n\n")
+    return header + tidy_markdown(body), dict(resources.get("outputs", {}))
+
+
 def render(nb, path):
     """Writes the executed notebook back to path and renders <name>.md and <name>_files/."""
     folder = os.path.dirname(path)
     stem = os.path.splitext(os.path.basename(path))[0]
-    files_dir = f"{stem}_files"
-    body, resources = MarkdownExporter().from_notebook_node(
-        nb, resources={"output_files_dir": files_dir, "unique_key": stem})
-    header = (f"<!-- Rendered from {stem}.ipynb by docs/run.sh, with the outputs of a real run: "
-              f"edit the notebook, not this file. -->\n\n")
+    text, figures = render_markdown(nb, stem)
     nbformat.write(nb, path)
     with open(os.path.join(folder, f"{stem}.md"), "w") as f:
-        f.write(header + tidy_markdown(body))
-    shutil.rmtree(os.path.join(folder, files_dir), ignore_errors=True)
-    for rel, data in sorted(resources.get("outputs", {}).items()):
+        f.write(text)
+    shutil.rmtree(os.path.join(folder, f"{stem}_files"), ignore_errors=True)
+    for rel, data in sorted(figures.items()):
         dst = os.path.join(folder, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         with open(dst, "wb") as f:
             f.write(data)
-    return [f"{stem}.md"] + sorted(resources.get("outputs", {}))
+    return [f"{stem}.md"] + sorted(figures)
 
 
 def main():
