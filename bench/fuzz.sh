@@ -27,7 +27,7 @@ out=${FUZZ_OUT:-/tmp/unroll-fuzz}
 jobs=${FUZZ_JOBS:-2}
 mkdir -p "$out"
 
-all="data:FuzzReadIDX graph:FuzzLoadCheckpoint data:FuzzParseSeriesCSV data:FuzzVocab graph:FuzzDecodeSafetensors data:FuzzIteratorState"
+all="data:FuzzReadIDX graph:FuzzLoadCheckpoint graph:FuzzCheckpointFlips graph:FuzzCheckpointMeta data:FuzzParseSeriesCSV data:FuzzVocab graph:FuzzDecodeSafetensors data:FuzzIteratorState data:FuzzDecodeImage data:FuzzParseImageCSV data:FuzzSequencesState"
 targets=()
 if [ $# -eq 0 ]; then
 	read -r -a targets <<<"$all"

@@ -17,8 +17,8 @@ import (
 //
 // Predicting the constant 1 gives a mean squared error of 1/6 ≈ 0.167 (the variance of the sum
 // of two uniform values); a model does better only by remembering the first marked value for
-// at least steps/2 steps. The draws from rng are those of models/rnn's AddingProblem, so the
-// same generator state gives the same sequences.
+// at least steps/2 steps. The sequences are drawn one after the other, so n sequences drawn
+// at once are those of n/B successive draws of B.
 func AddingProblem(rng *rand.Rand, n, steps int, dtype tensor.Dtype) (*SequenceSet, error) {
 	switch {
 	case n < 1 || steps < 2:

@@ -163,7 +163,7 @@ func TestReadersRefuseBadInput(t *testing.T) {
 		}},
 		{"image batches position of another set", "image batches: state is for 4 images in batches of 2, iterator has 2 in batches of 2", false, func() error {
 			it, _ := data.NewImageBatches(set, 2, data.Shuffle(rand.New(rand.NewPCG(1, 2))))
-			it.Next()
+			it.Pass().Next()
 			blob, _ := it.MarshalBinary()
 			other, _ := data.NewImageBatches(set.Head(2), 2, data.Shuffle(rand.New(rand.NewPCG(1, 2))))
 			return other.UnmarshalBinary(blob)
@@ -223,6 +223,10 @@ func TestReadersRefuseBadInput(t *testing.T) {
 		}},
 		{"text invalid UTF-8", "bad.txt: invalid UTF-8 at byte 9 (line 2)", false, func() error {
 			_, err := data.ReadText(write("bad.txt", []byte("Call me\nI\xffshmael")))
+			return err
+		}},
+		{"text of a byte-order mark only", "bom.txt: empty text", false, func() error {
+			_, err := data.ReadText(write("bom.txt", []byte("\uFEFF")))
 			return err
 		}},
 		{"vocabulary of nothing", "vocab: empty text", false, func() error {
@@ -293,6 +297,12 @@ func TestReadersRefuseBadInput(t *testing.T) {
 		}},
 		{"series infinite value", `series.csv: line 3, column "v": "-Inf" is not a finite number`, false, func() error {
 			return csv("v\n1\n-Inf\n", "v", data.FillInterpolate)
+		}},
+		{"series value whose square overflows", `series.csv: line 3, column "v": "1e308" is too large`, false, func() error {
+			return csv("v\n1\n1e308\n", "v", data.FillInterpolate)
+		}},
+		{"series negative value whose square overflows", `series.csv: line 2, column "v": "-2e154" is too large`, false, func() error {
+			return csv("v\n-2e154\n1\n", "v", data.FillNone)
 		}},
 		{"series text value", `series.csv: line 2, column "v": "twelve" is not a finite number`, false, func() error {
 			return csv("v\ntwelve\n", "v", data.FillNone)

@@ -18,7 +18,8 @@
 // training set: normalise the test set with them too, never with its own.
 //
 // ImageBatches serves an ImageSet in minibatches whose X is a tensor of shape (B, C, H, W),
-// NCHW: image b, channel c, row y, column x is element ((b*C+c)*H+y)*W+x.
+// NCHW: image b, channel c, row y, column x is element ((b*C+c)*H+y)*W+x, shuffled or not, one
+// explicit pass per epoch as Sequences serves sequences (below).
 //
 // # Sequences
 //
@@ -34,10 +35,12 @@
 // ReadText and ParseText read UTF-8 text, and Vocab maps its characters to ids, with
 // UnknownID (0) for characters it does not hold. SeqBatches partitions a sequence of ids into
 // minibatches as d2l does, sequentially (the state can be carried from batch to batch) or
-// randomly; this package is the one place of the project where partitioning lives. A batch
-// holds B rows of T ids, batch-major: X and Y are flat slices of length B*T, element (b, t)
-// at index b*T+t, and Y is X shifted by one token (the next character to predict). An
-// unrolled network takes column t of X, one (B) vector per step.
+// randomly; this package is the one place of the project where partitioning lives. It serves
+// its batches in the same explicit passes as Sequences, and a batch says whether it continues
+// the streams of the batch before (SeqBatch.Continues). A batch holds B rows of T ids,
+// batch-major: X and Y are flat slices of length B*T, element (b, t) at index b*T+t, and Y is
+// X shifted by one token (the next character to predict). An unrolled network takes column t
+// of X, one (B) vector per step.
 //
 // # Time series
 //

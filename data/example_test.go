@@ -25,11 +25,8 @@ func ExampleNewSequentialBatches() {
 		fmt.Println(err)
 		return
 	}
-	for {
-		b, ok := batches.Next()
-		if !ok {
-			break
-		}
+	pass := batches.Pass() // epoch 0
+	for b, ok := pass.Next(); ok; b, ok = pass.Next() {
 		fmt.Println("X:", b.X[:b.T], b.X[b.T:])
 		fmt.Println("Y:", b.Y[:b.T], b.Y[b.T:])
 	}
@@ -137,11 +134,8 @@ func ExampleNewImageBatches() {
 		fmt.Println(err)
 		return
 	}
-	for {
-		b, ok := batches.Next()
-		if !ok {
-			break
-		}
+	pass := batches.Pass() // one epoch
+	for b, ok := pass.Next(); ok; b, ok = pass.Next() {
 		fmt.Println(b.X.Shape(), b.Labels)
 	}
 	// Output:
@@ -178,7 +172,7 @@ func ExampleReadImageFolder() {
 		fmt.Println(err)
 		return
 	}
-	b, _ := batches.Next()
+	b, _ := batches.Pass().Next()
 	fmt.Println("first batch:", b.X.Shape(), b.Labels)
 	// Output:
 	// classes: [ants bees]
@@ -246,7 +240,7 @@ func ExampleChannelStats() {
 		fmt.Println(err)
 		return
 	}
-	x, _ := b.Next()
+	x, _ := b.Pass().Next()
 	fmt.Printf("test image %v: %.4f\n", x.X.Shape(), x.X.Data())
 	// Output:
 	// mean [0.5000 1.5000], std [0.3536 0.8660]

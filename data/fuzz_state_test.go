@@ -37,9 +37,9 @@ func FuzzIteratorState(f *testing.F) {
 	body := func(blob []byte, tag string) []byte { return blob[len(tag) : len(blob)-4] }
 	img, seq, rnd := newIters()
 	for range 2 {
-		img.Next()
-		seq.Next()
-		rnd.Next()
+		img.Pass().Next()
+		seq.Pass().Next()
+		rnd.Pass().Next()
 		for _, it := range []interface{ MarshalBinary() ([]byte, error) }{img, seq, rnd} {
 			blob, _ := it.MarshalBinary()
 			switch it.(type) {
@@ -77,10 +77,9 @@ func FuzzIteratorState(f *testing.F) {
 				t.Fatal("a position changed through MarshalBinary and UnmarshalBinary")
 			}
 			for n := 0; n < 5; n++ {
-				batch, ok := img.Next()
+				batch, ok := img.Pass().Next()
 				if !ok {
-					img.Reset()
-					continue
+					t.Fatal("a fresh pass gave no batch")
 				}
 				if len(batch.Labels) < 1 || len(batch.Labels) > 3 || batch.X.Shape()[0] != len(batch.Labels) {
 					t.Fatalf("a batch of %d labels, X %v", len(batch.Labels), batch.X.Shape())
@@ -117,10 +116,9 @@ func FuzzIteratorState(f *testing.F) {
 				t.Fatal("a position changed through MarshalBinary and UnmarshalBinary")
 			}
 			for n := 0; n < 5; n++ {
-				batch, ok := it.Next()
+				batch, ok := it.Pass().Next()
 				if !ok {
-					it.Reset()
-					continue
+					t.Fatal("a pass started by Pass has no batch")
 				}
 				if batch.B != it.b || batch.T != it.t || len(batch.X) != batch.B*batch.T || len(batch.Y) != len(batch.X) {
 					t.Fatalf("a batch of %dx%d with %d and %d ids", batch.B, batch.T, len(batch.X), len(batch.Y))

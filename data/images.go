@@ -43,11 +43,26 @@ func checkDtype(dt tensor.Dtype) error {
 	return nil
 }
 
-// ImageBatches cuts an ImageSet into minibatches, epoch after epoch. Next returns the batches
-// of the current epoch and then false; Reset starts the next epoch (reshuffled with Shuffle).
-// With Shuffle, the order of an epoch is drawn from the generator when the epoch's first batch
-// is taken, never when the iterator is made or reset, so restoring a checkpoint does not
-// depend on whether the generator or the iterator is rebuilt first.
+// ImageBatches serves an ImageSet in minibatches, pass after pass (epoch after epoch), with
+// explicit passes, as Sequences does: Pass returns one pass over the set, whose Next returns
+// its batches and then false, for good; the next call of Pass starts the next pass. So
+//
+//	for epoch := range 10 {
+//		pass := batches.Pass()
+//		for b, ok := pass.Next(); ok; b, ok = pass.Next() {
+//			... // train on b
+//		}
+//	}
+//
+// trains on every batch of every epoch, and so does a loop that takes NumBatches batches from
+// each pass without ever seeing the false: the end of one pass is never consumed by the start
+// of the next. A pass left unfinished is continued by the next call of Pass, so a run resumed
+// from a checkpoint taken in the middle of an epoch finishes that epoch first.
+//
+// With Shuffle, the order of a pass is drawn from the generator when the pass's first batch is
+// taken, never when the iterator is made or a pass is started, so restoring a checkpoint does
+// not depend on whether the generator or the iterator is rebuilt first. With DropLast the last
+// batch of a pass is left out when it would be short (a compiled graph has a fixed batch size).
 //
 // A batch holds the set's values normalised as the set records (ImageSet.Norm, see
 // ImageSet.Normalize); a set that records no normalisation gives its values as they are,
@@ -114,13 +129,10 @@ func (b *ImageBatches) draw() {
 		b.order = b.cfg.rng.Perm(b.set.N)
 		return
 	}
-	b.order = make([]int, b.set.N)
-	for i := range b.order {
-		b.order[i] = i
-	}
+	b.order = upTo(b.set.N)
 }
 
-// NumBatches returns the number of batches in an epoch.
+// NumBatches returns the number of batches of a pass.
 func (b *ImageBatches) NumBatches() int {
 	if b.cfg.dropLast {
 		return b.set.N / b.size
@@ -128,19 +140,39 @@ func (b *ImageBatches) NumBatches() int {
 	return (b.set.N + b.size - 1) / b.size
 }
 
-// Epoch returns the current epoch, counted from 0.
+// Epoch returns the epoch of the current pass, counted from 0.
 func (b *ImageBatches) Epoch() int { return b.epoch }
 
-// Next returns the next batch of the epoch, or false when the epoch is over (until Reset).
-// Each batch is freshly allocated, so the caller may keep it.
-func (b *ImageBatches) Next() (*ImageBatch, bool) {
-	n := min(b.size, b.set.N-b.pos)
-	if n < 1 || (n < b.size && b.cfg.dropLast) {
+// Pass returns the current pass if it has batches left, and otherwise starts the next pass
+// (the next epoch, reshuffled with Shuffle) and returns it.
+func (b *ImageBatches) Pass() *ImagePass {
+	if b.left(b.set.N, b.size, b.cfg.dropLast) == 0 {
+		b.next()
+	}
+	return &ImagePass{b: b, epoch: b.epoch}
+}
+
+// ImagePass is one pass of an ImageBatches over its set: one epoch.
+type ImagePass struct {
+	b     *ImageBatches
+	epoch int
+}
+
+// Epoch returns the epoch of the pass, counted from 0.
+func (p *ImagePass) Epoch() int { return p.epoch }
+
+// Next returns the next batch of the pass, or false when the pass is over; after false it
+// returns false for good, as it does once its iterator has started another pass. Each batch
+// is freshly allocated, so the caller may keep it.
+func (p *ImagePass) Next() (*ImageBatch, bool) {
+	b := p.b
+	if p.epoch != b.epoch || b.left(b.set.N, b.size, b.cfg.dropLast) == 0 {
 		return nil, false
 	}
 	if b.order == nil {
 		b.draw()
 	}
+	n := min(b.size, b.set.N-b.pos)
 	idx := append([]int(nil), b.order[b.pos:b.pos+n]...)
 	b.pos += n
 	labels := make([]int, n)
@@ -181,12 +213,6 @@ func gatherImages[T float32 | float64](set *ImageSet, idx []int, lut [][256]T, c
 		}
 	}
 	return x
-}
-
-// Reset starts the next epoch, reshuffling when Shuffle was given.
-func (b *ImageBatches) Reset() {
-	b.epoch++
-	b.pos, b.order = 0, nil
 }
 
 const imageStateTag = "unroll/data.ImageBatches/1\n"

@@ -23,16 +23,15 @@ func tinySet(n int) *ImageSet {
 	return s
 }
 
-// drain returns the indices of the images of the rest of the epoch, batch by batch.
+// drain returns the indices of the images of the rest of the current pass (or of the next,
+// when the current one is over), batch by batch.
 func drain(b *ImageBatches) [][]int {
 	var out [][]int
-	for {
-		bt, ok := b.Next()
-		if !ok {
-			return out
-		}
+	p := b.Pass()
+	for bt, ok := p.Next(); ok; bt, ok = p.Next() {
 		out = append(out, bt.Indices)
 	}
+	return out
 }
 
 func TestImageBatches(t *testing.T) {
@@ -47,7 +46,8 @@ func TestImageBatches(t *testing.T) {
 	if b.NumBatches() != 3 {
 		t.Errorf("NumBatches = %d, want 3", b.NumBatches())
 	}
-	bt, ok := b.Next()
+	p := b.Pass()
+	bt, ok := p.Next()
 	if !ok {
 		t.Fatal("no batch")
 	}
@@ -70,12 +70,11 @@ func TestImageBatches(t *testing.T) {
 	if !slices.Equal(rest[0], []int{3, 4, 5}) || !slices.Equal(rest[1], []int{6}) || len(rest) != 2 {
 		t.Errorf("rest of the epoch %v, want [[3 4 5] [6]] (last batch kept)", rest)
 	}
-	if _, ok := b.Next(); ok {
-		t.Error("Next after the end of the epoch returned a batch")
+	if _, ok := p.Next(); ok {
+		t.Error("Next after the end of the pass returned a batch")
 	}
-	b.Reset()
-	if b.Epoch() != 1 || len(drain(b)) != 3 {
-		t.Error("Reset did not start a full new epoch")
+	if b.Epoch() != 0 || len(drain(b)) != 3 || b.Epoch() != 1 {
+		t.Error("Pass after the end of a pass did not start a full new epoch")
 	}
 }
 
@@ -88,8 +87,7 @@ func TestImageBatchesOptions(t *testing.T) {
 	if b.NumBatches() != 2 || len(drain(b)) != 2 {
 		t.Errorf("DropLast: %d batches announced", b.NumBatches())
 	}
-	b.Reset()
-	bt, _ := b.Next()
+	bt, _ := b.Pass().Next()
 	if x := bt.X.Data().([]float64); x[6] != 1.0/255 || x[0] != 0 {
 		t.Errorf("without normalisation: X starts %v", x[:7])
 	}
@@ -103,7 +101,6 @@ func TestImageBatchesOptions(t *testing.T) {
 		var all [][]int
 		for range 3 {
 			all = append(all, slices.Concat(drain(b)...))
-			b.Reset()
 		}
 		return all
 	}
@@ -167,8 +164,7 @@ func TestImageBatchesResume(t *testing.T) {
 	rng := rand.New(src)
 	b, _ := NewImageBatches(set, 3, Shuffle(rng))
 	drain(b)
-	b.Reset()
-	b.Next() // epoch 1, one batch in
+	b.Pass().Next() // epoch 1, one batch in
 	blob, err := b.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +173,6 @@ func TestImageBatchesResume(t *testing.T) {
 
 	// Continue the original run for the rest of this epoch and the next one.
 	want := drain(b)
-	b.Reset()
 	want = append(want, drain(b)...)
 
 	// A fresh iterator restored from the blob, with the generator restored after it was made.
@@ -193,7 +188,6 @@ func TestImageBatchesResume(t *testing.T) {
 		t.Errorf("restored epoch %d, want 1", r.Epoch())
 	}
 	got := drain(r)
-	r.Reset()
 	got = append(got, drain(r)...)
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("resumed run sees %v, original %v", got, want)
@@ -228,13 +222,14 @@ func TestImageBatchesResume(t *testing.T) {
 	}
 }
 
-// A checkpoint taken between Reset and the first batch, before the order is drawn.
+// A checkpoint taken when a pass has started but before its first batch, before the order is
+// drawn, and one taken at the end of a pass, before the next is asked for.
 func TestImageBatchesResumeAtEpochStart(t *testing.T) {
 	set := tinySet(10)
 	src := rand.NewPCG(3, 4)
 	b, _ := NewImageBatches(set, 4, Shuffle(rand.New(src)))
 	drain(b)
-	b.Reset()
+	b.Pass()
 	blob := mustMarshal(t, b)
 	rngState := mustMarshal(t, src)
 	want := drain(b)
@@ -249,6 +244,74 @@ func TestImageBatchesResumeAtEpochStart(t *testing.T) {
 	}
 	if got := drain(r); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("resumed run sees %v, original %v", got, want)
+	}
+
+	// At the end of a pass (with DropLast: two images never served), before the next is
+	// asked for: the next pass is drawn after restoring, as epoch 2.
+	b, _ = NewImageBatches(set, 4, Shuffle(rand.New(src)), DropLast())
+	drain(b)
+	end, endRNG := mustMarshal(t, b), mustMarshal(t, src)
+	want = drain(b)
+	pcg2 := rand.NewPCG(0, 0)
+	r2, _ := NewImageBatches(set, 4, Shuffle(rand.New(pcg2)), DropLast())
+	if err := r2.UnmarshalBinary(end); err != nil {
+		t.Fatal(err)
+	}
+	if err := pcg2.UnmarshalBinary(endRNG); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(r2); !slices.EqualFunc(got, want, slices.Equal) || r2.Epoch() != 1 || len(got) != 2 {
+		t.Errorf("resumed at the end of a pass: epoch %d, %v, want epoch 1, %v", r2.Epoch(), got, want)
+	}
+}
+
+// The trap of the old Next/Reset iterator: a loop that takes NumBatches batches an epoch and
+// never sees the end of the pass trained on nothing every other epoch, since the end of one
+// epoch was consumed by the next. With passes each epoch gets every batch, whichever way it is
+// read, and a pass of an earlier epoch gives nothing.
+func TestImageBatchesEndOfPass(t *testing.T) {
+	b, err := NewImageBatches(tinySet(10), 4, DropLast(), Shuffle(rand.New(rand.NewPCG(1, 1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := func(p *ImagePass, n int) (seen []int) { // up to n batches, all when n <= 0
+		for i := 0; n <= 0 || i < n; i++ {
+			bt, ok := p.Next()
+			if !ok {
+				break
+			}
+			seen = append(seen, bt.Indices...)
+		}
+		return seen
+	}
+	for epoch := range 6 {
+		n := b.NumBatches()
+		if epoch%2 == 1 {
+			n = 0 // read to the end of the pass
+		}
+		p := b.Pass()
+		seen := take(p, n)
+		if p.Epoch() != epoch || b.Epoch() != epoch || len(seen) != 8 {
+			t.Fatalf("epoch %d: the pass of epoch %d saw %d images, want 8", epoch, p.Epoch(), len(seen))
+		}
+		if slices.Sort(seen); len(slices.Compact(seen)) != 8 {
+			t.Fatalf("epoch %d: an image came twice", epoch)
+		}
+	}
+	// A pass left unfinished is continued by the next call of Pass; an old pass is over.
+	p := b.Pass()
+	first := take(p, 1)
+	q := b.Pass()
+	second := take(q, 0)
+	if q.Epoch() != p.Epoch() || len(first)+len(second) != 8 {
+		t.Errorf("an unfinished pass was not continued: %v then %v", first, second)
+	}
+	r := b.Pass()
+	if _, ok := p.Next(); ok || r.Epoch() != q.Epoch()+1 {
+		t.Error("a pass of an earlier epoch gave a batch")
+	}
+	if _, ok := q.Next(); ok {
+		t.Error("a finished pass gave a batch after its false")
 	}
 }
 

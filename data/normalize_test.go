@@ -72,7 +72,7 @@ func TestNormalizeTwoChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bt, _ := b.Next()
+	bt, _ := b.Pass().Next()
 	if !bt.X.Shape().Eq(tensor.Shape{2, 2, 1, 2}) {
 		t.Fatalf("X has shape %v, want (2, 2, 1, 2)", bt.X.Shape())
 	}
@@ -90,7 +90,7 @@ func TestNormalizeTwoChannels(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ = NewImageBatches(plain, 2)
-	bt, _ = b.Next()
+	bt, _ = b.Pass().Next()
 	if x := bt.X.Data().([]float32); !slices.Equal(x, raw.Values) {
 		t.Errorf("without normalisation X = %v, want the values %v", x, raw.Values)
 	}
@@ -123,7 +123,7 @@ func TestImageBatchesBytesAndFloats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bt, _ := b.Next()
+			bt, _ := b.Pass().Next()
 			if !bt.X.Shape().Eq(tensor.Shape{3, 3, 2, 2}) {
 				t.Fatalf("shape %v", bt.X.Shape())
 			}

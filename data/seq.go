@@ -12,6 +12,10 @@ type SeqBatch struct {
 	B, T int
 	X    []int // (B, T) row-major: X[b*T+t] is step t of row b
 	Y    []int // (B, T): the token after each X
+	// Continues reports whether row b continues row b of the batch before, so that a
+	// recurrent model may carry its state over: true for every batch of a sequential
+	// partitioning but the first of its epoch, false for random partitioning.
+	Continues bool
 }
 
 // SeqOption configures NewSequentialBatches.
@@ -25,8 +29,11 @@ type seqConfig struct{ rng *rand.Rand }
 func RandomOffset(rng *rand.Rand) SeqOption { return func(c *seqConfig) { c.rng = rng } }
 
 // SeqBatches cuts a sequence of token ids into (B, T) minibatches by one of d2l's two
-// partitionings, epoch after epoch: Next returns the batches of the current epoch and then
-// false; Reset starts the next epoch, drawing a new offset and order.
+// partitionings, epoch after epoch, in explicit passes as Sequences serves its set: Pass
+// returns the current epoch's pass, whose Next returns its batches and then false, for good;
+// the next call of Pass starts the next epoch, with a new offset and order. So a loop that
+// takes NumBatches batches from each pass trains on every batch of every epoch, and a pass
+// left unfinished (a run stopped in mid-epoch) is continued by the next call of Pass.
 //
 // Sequential partitioning (NewSequentialBatches) cuts the corpus, after the offset, into B
 // contiguous streams of equal length; batch i holds the i-th run of T tokens of every
@@ -40,7 +47,7 @@ func RandomOffset(rng *rand.Rand) SeqOption { return func(c *seqConfig) { c.rng 
 // In both, Y is X shifted by one token, and tokens that do not fill a whole batch are left
 // out of the epoch. The random offset and order of an epoch are drawn from the generator when
 // the epoch's first batch is taken (or NumBatches is asked), never when the iterator is made
-// or reset. MarshalBinary and UnmarshalBinary save and restore the position (epoch, batch,
+// or a pass is started. MarshalBinary and UnmarshalBinary save and restore the position (epoch, batch,
 // offset, order); the random generator itself is the caller's to save.
 type SeqBatches struct {
 	ids    []int
@@ -143,17 +150,44 @@ func (s *SeqBatches) NumBatches() int {
 // Epoch returns the current epoch, counted from 0.
 func (s *SeqBatches) Epoch() int { return s.epoch }
 
+// Shape returns the shape of the batches: b rows of t steps.
+func (s *SeqBatches) Shape() (b, t int) { return s.b, s.t }
+
 // Sequential reports whether the partitioning is sequential, that is whether row b of a batch
 // continues row b of the batch before it, so the recurrent state may be carried.
 func (s *SeqBatches) Sequential() bool { return !s.random }
 
-// Next returns the next batch of the epoch, or false when the epoch is over (until Reset).
-// Each batch is freshly allocated.
-func (s *SeqBatches) Next() (*SeqBatch, bool) {
-	if s.pos >= s.NumBatches() { // draws the epoch's offset and order first
+// left returns the number of batches left in the current epoch (drawing its offset first).
+func (s *SeqBatches) left() int { return s.NumBatches() - s.pos }
+
+// Pass returns the current epoch's pass if it has batches left, and otherwise starts the next
+// epoch and returns its pass.
+func (s *SeqBatches) Pass() *SeqPass {
+	if s.drawn && s.pos >= s.numBatches(s.offset) {
+		s.epoch++
+		s.drawn, s.pos, s.offset, s.order = false, 0, 0, nil
+	}
+	return &SeqPass{s: s, epoch: s.epoch}
+}
+
+// SeqPass is one pass of a SeqBatches over its ids: one epoch.
+type SeqPass struct {
+	s     *SeqBatches
+	epoch int
+}
+
+// Epoch returns the epoch of the pass, counted from 0.
+func (p *SeqPass) Epoch() int { return p.epoch }
+
+// Next returns the next batch of the pass, or false when the pass is over; after false it
+// returns false for good, as it does once its iterator has started another pass. Each batch
+// is freshly allocated.
+func (p *SeqPass) Next() (*SeqBatch, bool) {
+	s := p.s
+	if p.epoch != s.epoch || s.left() <= 0 { // left draws the epoch's offset and order first
 		return nil, false
 	}
-	bt := &SeqBatch{B: s.b, T: s.t, X: make([]int, s.b*s.t), Y: make([]int, s.b*s.t)}
+	bt := &SeqBatch{B: s.b, T: s.t, X: make([]int, s.b*s.t), Y: make([]int, s.b*s.t), Continues: !s.random && s.pos > 0}
 	for row := range s.b {
 		var start int // position in ids of X[row, 0]
 		if s.random {
@@ -166,12 +200,6 @@ func (s *SeqBatches) Next() (*SeqBatch, bool) {
 	}
 	s.pos++
 	return bt, true
-}
-
-// Reset starts the next epoch.
-func (s *SeqBatches) Reset() {
-	s.epoch++
-	s.drawn, s.pos, s.offset, s.order = false, 0, 0, nil
 }
 
 const seqStateTag = "unroll/data.SeqBatches/1\n"

@@ -7,15 +7,14 @@ import (
 	"testing"
 )
 
+// seqDrain takes every batch of the current pass (or of the next, when it is over).
 func seqDrain(s *SeqBatches) []*SeqBatch {
 	var out []*SeqBatch
-	for {
-		bt, ok := s.Next()
-		if !ok {
-			return out
-		}
+	p := s.Pass()
+	for bt, ok := p.Next(); ok; bt, ok = p.Next() {
 		out = append(out, bt)
 	}
+	return out
 }
 
 // row returns row r of a (B, T) slice.
@@ -51,7 +50,6 @@ func TestSequentialBatches(t *testing.T) {
 			}
 		}
 	}
-	s.Reset()
 	if again := seqDrain(s); s.Epoch() != 1 || !slices.Equal(again[0].X, want[0]) {
 		t.Errorf("without RandomOffset every epoch is the same; epoch 1 starts %v", again[0].X)
 	}
@@ -79,7 +77,6 @@ func TestSequentialBatchesRandomOffset(t *testing.T) {
 				}
 			}
 		}
-		s.Reset()
 	}
 	for o := range 6 {
 		if !offsets[o] {
@@ -119,7 +116,6 @@ func TestRandomBatches(t *testing.T) {
 				}
 			}
 		}
-		s.Reset()
 	}
 }
 
@@ -174,16 +170,15 @@ func TestSeqBatchesResume(t *testing.T) {
 			pcg := rand.NewPCG(9, 9)
 			s, _ := tc.make(rand.New(pcg))
 			seqDrain(s)
-			s.Reset()
+			p := s.Pass()
 			for range cut {
-				s.Next()
+				p.Next()
 			}
 			blob := mustMarshal(t, s)
 			rngState := mustMarshal(t, pcg)
 			var want []*SeqBatch
 			for range 3 {
 				want = append(want, seqDrain(s)...)
-				s.Reset()
 			}
 
 			pcg2 := rand.NewPCG(0, 0)
@@ -197,7 +192,6 @@ func TestSeqBatchesResume(t *testing.T) {
 			var got []*SeqBatch
 			for range 3 {
 				got = append(got, seqDrain(r)...)
-				r.Reset()
 			}
 			same := slices.EqualFunc(got, want, func(a, b *SeqBatch) bool {
 				return slices.Equal(a.X, b.X) && slices.Equal(a.Y, b.Y)
@@ -210,7 +204,7 @@ func TestSeqBatchesResume(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, 1))
 	rnd, _ := NewRandomBatches(ids, 3, 4, rng)
-	rnd.Next()
+	rnd.Pass().Next()
 	blob := mustMarshal(t, rnd)
 	seq, _ := NewSequentialBatches(ids, 3, 4, RandomOffset(rng))
 	other, _ := NewRandomBatches(ids, 3, 5, rng)
@@ -244,4 +238,55 @@ func mustImageBatches(t *testing.T) *ImageBatches {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Passes end cleanly: a loop that takes NumBatches batches from each pass, never seeing the
+// false, trains on every batch of every epoch (the end of one pass is not consumed by the
+// next); Next returns false for good after the end, and a pass left unfinished is continued by
+// the next call of Pass. Continues is true exactly where a sequential stream goes on.
+func TestSeqBatchesPasses(t *testing.T) {
+	for _, random := range []bool{false, true} {
+		var s *SeqBatches
+		var err error
+		if random {
+			s, err = NewRandomBatches(upTo(103), 3, 4, rand.New(rand.NewPCG(1, 2)))
+		} else {
+			s, err = NewSequentialBatches(upTo(103), 3, 4, RandomOffset(rand.New(rand.NewPCG(1, 2))))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for epoch := range 4 {
+			p := s.Pass()
+			if p.Epoch() != epoch || s.Epoch() != epoch {
+				t.Fatalf("random %v: pass %d of epoch %d, want %d", random, p.Epoch(), s.Epoch(), epoch)
+			}
+			n := s.NumBatches()
+			for i := range n {
+				bt, ok := p.Next()
+				if !ok {
+					t.Fatalf("random %v, epoch %d: batch %d of %d missing", random, epoch, i, n)
+				}
+				if want := !random && i > 0; bt.Continues != want {
+					t.Errorf("random %v, epoch %d, batch %d: Continues %v", random, epoch, i, bt.Continues)
+				}
+			}
+		}
+		p := s.Pass() // epoch 4
+		p.Next()
+		if again := s.Pass(); again.Epoch() != 4 {
+			t.Fatalf("random %v: an unfinished pass was not continued: epoch %d", random, again.Epoch())
+		}
+		for _, ok := p.Next(); ok; _, ok = p.Next() {
+		}
+		if _, ok := p.Next(); ok {
+			t.Fatalf("random %v: Next returned a batch after the end of its pass", random)
+		}
+		if next := s.Pass(); next.Epoch() != 5 {
+			t.Fatalf("random %v: after a finished pass, Pass gives epoch %d", random, next.Epoch())
+		}
+		if _, ok := p.Next(); ok {
+			t.Fatalf("random %v: an old pass returned a batch of the next epoch", random)
+		}
+	}
 }

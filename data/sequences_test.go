@@ -396,7 +396,7 @@ func TestRowSequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := NewImageBatches(px, 3)
-	bt, _ := b.Next()
+	bt, _ := b.Pass().Next()
 	if !seqs.X.Shape().Eq(tensor.Shape{3, 2, 3}) || !slices.Equal(seqs.X.Data().([]float32), bt.X.Data().([]float32)) {
 		t.Errorf("rows of bytes %v differ from the batch %v", seqs.X.Data(), bt.X.Data())
 	}

@@ -113,6 +113,8 @@ func ParseSeriesCSV(r io.Reader, name, column string, fill Fill) (*Series, error
 			s.Missing = append(s.Missing, line)
 		case err != nil || math.IsInf(v, 0):
 			return nil, fmt.Errorf("%s: line %d, column %q: %q is not a finite number", name, line, column, field)
+		case math.Abs(v) > maxSeriesValue:
+			return nil, fmt.Errorf("%s: line %d, column %q: %q is too large: its square overflows (|value| above %.3g), so no mean squared error of the series is finite; rescale the column", name, line, column, field, maxSeriesValue)
 		}
 		s.Values = append(s.Values, v)
 		gap = append(gap, missing)
@@ -133,6 +135,10 @@ func ParseSeriesCSV(r io.Reader, name, column string, fill Fill) (*Series, error
 	}
 	return s, nil
 }
+
+// maxSeriesValue is the largest magnitude a series value may have: the square root of the
+// largest float64, so that the squares of errors and deviations stay finite.
+const maxSeriesValue = 1.3407807929942596e154
 
 var missingFields = map[string]bool{"": true, "na": true, "n/a": true, "nan": true, "null": true}
 

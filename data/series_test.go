@@ -181,3 +181,11 @@ func TestWindows(t *testing.T) {
 		}
 	}
 }
+
+// A value whose square overflows is refused with its line, not turned into a NaN error later.
+func TestParseSeriesCSVRefusesHugeValues(t *testing.T) {
+	_, err := ParseSeriesCSV(strings.NewReader("year,v\n1,2\n2,1e308\n"), "huge.csv", "v", FillNone)
+	if err == nil || !strings.Contains(err.Error(), "huge.csv: line 3") || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -114,6 +114,22 @@ type position struct {
 	order []int
 }
 
+// left returns the number of batches left in the current pass of an iterator over n items
+// in batches of size (the last one short unless dropLast).
+func (p *position) left(n, size int, dropLast bool) int {
+	rest := n - p.pos
+	if dropLast {
+		return rest / size
+	}
+	return (rest + size - 1) / size
+}
+
+// next starts the next pass: the next epoch, from its start, its order not drawn yet.
+func (p *position) next() {
+	p.epoch++
+	p.pos, p.order = 0, nil
+}
+
 // marshalPosition encodes p, of an iterator over n items in batches of size.
 func marshalPosition(tag string, n, size int, p position) []byte {
 	e := newEncoder(tag)

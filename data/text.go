@@ -19,13 +19,15 @@ func ReadText(path string) (string, error) {
 	return ParseText(f, path)
 }
 
-// ParseText reads UTF-8 text from r; name is used in error messages. Invalid UTF-8 is an
+// ParseText reads UTF-8 text from r; name is used in error messages. A byte-order mark at the
+// start (some editors write one) is dropped, not read as a character. Invalid UTF-8 is an
 // error naming the byte offset and line of the first bad byte; empty text is an error.
 func ParseText(r io.Reader, name string) (string, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
+	b = bytes.TrimPrefix(b, []byte("\uFEFF"))
 	if len(b) == 0 {
 		return "", fmt.Errorf("%s: empty text", name)
 	}

@@ -181,3 +181,22 @@ func TestSplitIDs(t *testing.T) {
 		}
 	}
 }
+
+// A byte-order mark at the start of a text is not a character of it.
+func TestParseTextDropsByteOrderMark(t *testing.T) {
+	s, err := ParseText(strings.NewReader("\uFEFFcall me"), "bom.txt")
+	if err != nil || s != "call me" {
+		t.Fatalf("got %q, %v", s, err)
+	}
+	if _, err := ParseText(strings.NewReader("\uFEFF"), "only-bom.txt"); err == nil || !strings.Contains(err.Error(), "empty text") {
+		t.Fatalf("a text of a byte-order mark only: %v", err)
+	}
+	// Nor a symbol of the vocabulary built from the text.
+	v, err := NewCharVocab(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.EncodeStrict("\uFEFF"); err == nil || v.Size() != len("cal me")+1 {
+		t.Errorf("the vocabulary of a text read with a byte-order mark has %d symbols and encodes U+FEFF (%v)", v.Size(), err)
+	}
+}

@@ -142,38 +142,33 @@ func run(args []string, out io.Writer) error {
 	return summarise(c, samples, time.Since(start), out)
 }
 
-// soakW1 trains the W1 net on MNIST for c.steps steps.
+// soakW1 trains the W1 net (cnn.NewSmallCNN) on MNIST for c.steps steps.
 func soakW1(c config, ckpt string, record func(int, float64) error, out io.Writer) error {
 	train, _, err := builtin.MNIST()
 	if err != nil {
 		return err
 	}
-	ps := graph.NewParams(graph.Seed(c.seed))
-	net, err := cnn.NewW1(ps)
+	net, err := cnn.NewSmallCNN(graph.NewParams(graph.Seed(c.seed)))
 	if err != nil {
 		return err
 	}
-	clf, err := cnn.NewClassifier(ps, net, solvers.NewAdam(1e-3), cnn.Batch(64))
+	clf, err := cnn.NewClassifier(net)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "W1: %s, batch 64, Adam 1e-3, %d training images, %d steps, checkpoint every %d\n",
 		net.Name(), train.Len(), c.steps, c.ckptEvery)
-	epochs := c.steps/(train.Len()/64) + 1
 	var failed error
-	_, err = clf.Fit(train, cnn.Epochs(epochs), cnn.MaxSteps(c.steps), cnn.OnStep(func(p cnn.Progress) {
-		if failed != nil {
-			return
-		}
-		if c.ckptEvery > 0 && p.Step%c.ckptEvery == 0 {
-			if err := clf.Save(ckpt); err != nil {
-				failed = err
-				return
+	opts := []graph.FitOption{graph.Epochs(c.steps/(train.Len()/64) + 1), graph.Steps(c.steps), graph.Batch(64),
+		graph.Solver(solvers.NewAdam(1e-3)), graph.OnStep(func(p graph.Progress) {
+			if failed == nil {
+				failed = record(p.Step, p.Loss)
 			}
-		}
-		failed = record(p.Step, p.Loss)
-	}))
-	if err != nil {
+		})}
+	if c.ckptEvery > 0 {
+		opts = append(opts, graph.Checkpoints(ckpt, c.ckptEvery))
+	}
+	if _, err := clf.Fit(train, opts...); err != nil {
 		return err
 	}
 	return failed
@@ -191,11 +186,7 @@ func soakW2(c config, ckpt string, record func(int, float64) error, out io.Write
 		return err
 	}
 	ps := graph.NewParams(graph.Seed(c.seed))
-	lm, err := rnn.NewLanguageModel(ps, "", vocab, rnn.LSTM, 256)
-	if err != nil {
-		return err
-	}
-	tr, err := lm.NewTrainer(solvers.NewAdam(2e-3), 32, 64, rnn.ClipNorm(5))
+	lm, err := rnn.NewLanguageModel(ps, "", vocab, rnn.Config{Kind: rnn.LSTM, Hidden: 256})
 	if err != nil {
 		return err
 	}
@@ -205,33 +196,20 @@ func soakW2(c config, ckpt string, record func(int, float64) error, out io.Write
 	}
 	fmt.Fprintf(out, "W2: character LSTM, vocabulary %d one-hot, hidden 256, segments of 64, batch 32, Adam 2e-3, clip 5, %d steps, checkpoint every %d\n",
 		vocab.Size(), c.steps, c.ckptEvery)
-	for step := 1; step <= c.steps; step++ {
-		sb, ok := batches.Next()
-		if !ok {
-			batches.Reset()
-			tr.ResetState()
-			if sb, ok = batches.Next(); !ok {
-				return errors.New("the text gives no batch")
+	var failed error
+	opts := []graph.FitOption{graph.Steps(c.steps), graph.Solver(solvers.NewAdam(2e-3)), graph.ClipNorm(5),
+		graph.OnStep(func(p graph.Progress) {
+			if failed == nil {
+				failed = record(p.Step, p.Loss)
 			}
-		}
-		bt, err := lm.Batch(sb)
-		if err != nil {
-			return err
-		}
-		r, err := tr.Step(bt)
-		if err != nil {
-			return fmt.Errorf("step %d: %w", step, err)
-		}
-		if c.ckptEvery > 0 && step%c.ckptEvery == 0 {
-			if err := lm.SaveCheckpoint(ckpt, tr, batches, nil); err != nil {
-				return err
-			}
-		}
-		if err := record(step, r.Loss); err != nil {
-			return err
-		}
+		})}
+	if c.ckptEvery > 0 {
+		opts = append(opts, graph.Checkpoints(ckpt, c.ckptEvery))
 	}
-	return nil
+	if _, err := lm.Fit(batches, opts...); err != nil {
+		return err
+	}
+	return failed
 }
 
 // fillerCharacters returns printable ASCII characters that text lacks, as many as bring the

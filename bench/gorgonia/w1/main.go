@@ -75,12 +75,15 @@ func main() {
 	solver := G.NewAdamSolver(G.WithLearnRate(1e-3))
 
 	xs := make([]float32, B*28*28)
-	for i := range xs {
-		xs[i] = float32(r.NormFloat64())
-	}
 	ys := make([]float32, B*10)
-	for i := 0; i < B; i++ {
-		ys[i*10+r.IntN(10)] = 1
+	next := func() { // a new batch for every step, drawn untimed
+		for i := range xs {
+			xs[i] = float32(r.NormFloat64())
+		}
+		clear(ys)
+		for i := 0; i < B; i++ {
+			ys[i*10+r.IntN(10)] = 1
+		}
 	}
 	if err := G.Let(x, tensor.New(tensor.WithShape(B, 1, 28, 28), tensor.WithBacking(xs))); err != nil {
 		panic(err)
@@ -98,10 +101,12 @@ func main() {
 		vm.Reset()
 	}
 	for i := 0; i < 3; i++ {
+		next()
 		step()
 	}
 	times := make([]time.Duration, *steps)
 	for i := range times {
+		next()
 		t := time.Now()
 		step()
 		times[i] = time.Since(t)
