@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strings"
 
@@ -59,8 +60,9 @@ func (cfg *FitConfig) Shard(n int) (lo, hi int, err error) {
 // parallel reports whether cfg trains on more than one rank.
 func (cfg *FitConfig) parallel() bool { return cfg.Group != nil && cfg.Group.Size() > 1 }
 
-// beginParallel makes every rank hold rank 0's parameters and buffers, after checking that
-// they all hold the same names and shapes, and gives this rank its own noise stream.
+// beginParallel makes every rank hold rank 0's parameters, buffers and random source, after
+// checking that they all hold the same names and shapes, and gives this rank its own noise
+// stream.
 func beginParallel(g dist.Group, ps *Params) error {
 	var layout bytes.Buffer
 	for _, e := range ps.Entries() {
@@ -81,17 +83,44 @@ func beginParallel(g dist.Group, ps *Params) error {
 			return fmt.Errorf("fit: data parallel: broadcast of %s: %w", e.Name, err)
 		}
 	}
+	// The data order is drawn from the model's source: every rank must draw the same.
+	state, err := ps.src.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if state, err = g.BroadcastBytes(state, 0); err != nil {
+		return fmt.Errorf("fit: data parallel: broadcast of the random source: %w", err)
+	}
+	if err := ps.src.UnmarshalBinary(state); err != nil {
+		return fmt.Errorf("fit: data parallel: rank 0's random source: %w", err)
+	}
 	if ps.noise == nil { // a resumed run has its stream from the checkpoint
-		ps.noise = rankStream(ps, g.Rank())
+		ps.noise = rankStream(state, g.Rank())
 	}
 	return nil
 }
 
-// rankStream derives rank's own random stream from the model's source: the same draw on every
-// rank (which keeps the model's source the same everywhere), mixed with the rank.
-func rankStream(ps *Params, rank int) *rand.PCG {
-	seed := ps.rng.Uint64()
-	return rand.NewPCG(seed, uint64(rank)*0x9e3779b97f4a7c15+1)
+// rankStream derives rank's own random stream from the state of the model's source, without
+// drawing from it: a data-parallel run then draws the same data order as a single process.
+func rankStream(state []byte, rank int) *rand.PCG {
+	h := fnv.New64a()
+	h.Write(state)
+	return rand.NewPCG(h.Sum64(), uint64(rank)*0x9e3779b97f4a7c15+1)
+}
+
+// SumOverRanks returns the sum of v over the ranks of a data-parallel run, with one
+// all-reduce, and v itself in a single-process run: for the counts a learner reports of the
+// whole batch (BatchStats), such as the examples it classified right. Every rank must call it
+// at the same point.
+func (cfg *FitConfig) SumOverRanks(v float64) (float64, error) {
+	if !cfg.parallel() {
+		return v, nil
+	}
+	buf := []float64{v}
+	if err := cfg.Group.AllReduceSum64(buf); err != nil {
+		return 0, fmt.Errorf("data parallel: sum of the batch's counts: %w", err)
+	}
+	return buf[0], nil
 }
 
 // allReduceMean replaces every tensor of ts, on every rank, by its mean over the ranks, in

@@ -189,24 +189,54 @@ func sameImages(a, b *data.ImageSet) bool {
 
 // TrainBatch trains on one batch with the solver and clipping of cfg: one solver update, on a
 // training graph compiled for the batch's size (and kept). Fit calls it (graph.Learner).
+//
+// In a data-parallel run (graph.DataParallel) the rank trains on its share of the batch
+// (FitConfig.Shard) and the ranks average their gradients; the statistics are the whole
+// batch's.
 func (c *Classifier) TrainBatch(batch *data.ImageBatch, cfg *graph.FitConfig) (graph.BatchStats, error) {
 	if batch == nil || batch.X == nil || len(batch.Labels) == 0 {
 		return graph.BatchStats{}, fmt.Errorf("classifier: empty batch")
 	}
 	n := len(batch.Labels)
-	tr, err := c.trainer(n)
+	lo, hi, err := cfg.Shard(n)
+	if err != nil {
+		return graph.BatchStats{}, fmt.Errorf("classifier: %w", err)
+	}
+	x, labels := batch.X, batch.Labels[lo:hi]
+	if hi-lo != n {
+		x = imageRows(c.convert(x), lo, hi)
+	}
+	tr, err := c.trainer(hi - lo)
 	if err != nil {
 		return graph.BatchStats{}, err
 	}
 	tr.SetSolver(cfg.Solver)
+	tr.SetGroup(cfg.Group)
 	if err := tr.SetClip(cfg.Clip); err != nil {
 		return graph.BatchStats{}, err
 	}
-	res, err := tr.Step(graph.Feeds{"x": c.convert(batch.X), "y": labelTensor(c.ps.Dtype(), batch.Labels)})
+	res, err := tr.Step(graph.Feeds{"x": c.convert(x), "y": labelTensor(c.ps.Dtype(), labels)})
 	if err != nil {
 		return graph.BatchStats{}, err
 	}
-	return graph.BatchStats{Loss: res.Loss, Examples: n, Correct: correct(res.Outputs["logits"], batch.Labels), GradNorm: res.GradNorm}, nil
+	right, err := cfg.SumOverRanks(float64(correct(res.Outputs["logits"], labels)))
+	if err != nil {
+		return graph.BatchStats{}, fmt.Errorf("classifier: %w", err)
+	}
+	return graph.BatchStats{Loss: res.Loss, Examples: n, Correct: int(right), GradNorm: res.GradNorm}, nil
+}
+
+// imageRows returns images [lo, hi) of a batch x (B, C, H, W), a view of its values.
+func imageRows(x *tensor.Dense, lo, hi int) *tensor.Dense {
+	s := x.Shape()
+	per := s[1] * s[2] * s[3]
+	shape := []int{hi - lo, s[1], s[2], s[3]}
+	switch v := x.Data().(type) {
+	case []float32:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v[lo*per:hi*per]))
+	default:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v.([]float64)[lo*per:hi*per]))
+	}
 }
 
 // trainer returns the training graph for batches of n images, compiling it the first time.

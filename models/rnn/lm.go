@@ -172,15 +172,28 @@ func (lm *LanguageModel) Fit(batches *data.SeqBatches, opts ...graph.FitOption) 
 // TrainBatch trains on one batch of character ids in segments of graph.Segment steps, the
 // state carried over from the batch before when sb continues its streams (see Fit). It is the
 // model's part of graph.Fit's loop; BatchStats counts the characters predicted.
+//
+// In a data-parallel run (graph.DataParallel) the rank trains on its share of the batch's
+// streams (FitConfig.Shard) and carries their state; the ranks average their gradients, and
+// the statistics are the whole batch's.
 func (lm *LanguageModel) TrainBatch(sb *data.SeqBatch, cfg *graph.FitConfig) (graph.BatchStats, error) {
 	if sb == nil || sb.B < 1 || sb.T < 1 || len(sb.X) != sb.B*sb.T || len(sb.Y) != sb.B*sb.T {
 		return graph.BatchStats{}, fmt.Errorf("%s: malformed batch", lm.label())
 	}
-	bt, err := lm.batch(sb.B, sb.T, sb.X, sb.Y, true)
+	lo, hi, err := cfg.Shard(sb.B)
+	if err != nil {
+		return graph.BatchStats{}, fmt.Errorf("%s: %w", lm.label(), err)
+	}
+	if hi-lo != sb.B {
+		lm.train.shardPending(sb.B, lo, hi)
+	}
+	bt, err := lm.batch(hi-lo, sb.T, sb.X[lo*sb.T:hi*sb.T], sb.Y[lo*sb.T:hi*sb.T], true)
 	if err != nil {
 		return graph.BatchStats{}, err
 	}
-	return lm.train.trainBatch(bt, cfg, sb.Continues)
+	st, err := lm.train.trainBatch(bt, cfg, sb.Continues)
+	st.Examples = sb.B * sb.T
+	return st, err
 }
 
 // Validate scores a validation text, given as ids ([]int), with Evaluate.

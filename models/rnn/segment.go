@@ -155,6 +155,20 @@ func (s *segments) start(g *segmentGraph, zero bool) error {
 	return nil
 }
 
+// shardPending keeps, of a carried state loaded from a checkpoint for batches of b
+// sequences, the rows [lo, hi) that this rank of a data-parallel run trains on (a checkpoint
+// of a data-parallel run holds the state of the whole batch, the ranks' rows joined).
+func (s *segments) shardPending(b, lo, hi int) {
+	for name, v := range s.pending {
+		sh := v.Shape()
+		if len(sh) != 2 || sh[0] != b {
+			continue // checked against the batch when the state is set
+		}
+		vals := graph.Float64s(v)[lo*sh[1] : hi*sh[1]]
+		s.pending[name] = graph.NewTensor(v.Dtype(), []int{hi - lo, sh[1]}, vals)
+	}
+}
+
 // state returns a copy of the carried state, by StateName, or nil before any training.
 func (s *segments) state() map[string]*tensor.Dense {
 	switch {
@@ -223,6 +237,7 @@ func (s *segments) trainBatch(bt *data.SequenceBatch, cfg *graph.FitConfig, carr
 			return st, err
 		}
 		g.tr.SetSolver(cfg.Solver)
+		g.tr.SetGroup(cfg.Group)
 		if err := g.tr.SetClip(cfg.Clip); err != nil {
 			return st, err
 		}
