@@ -47,7 +47,19 @@ type Checkpoint struct {
 // (its state, its solver's state and its data's position; run may be nil) and the model's
 // extra to path atomically: a temporary file in the same directory, synced, then renamed over
 // path. Models call it from their own SaveCheckpoint.
+//
+// When run's last Fit was data-parallel (DataParallel), SaveCheckpoint is collective: every
+// rank calls it, what each rank holds on its own (its noise stream, extra's tensors, such as
+// its rows of a carried recurrent state) is gathered, and rank 0 alone writes the file.
 func SaveCheckpoint(path string, ps *Params, run *Run, extra *Extra) error {
+	if run != nil && run.group != nil && run.group.Size() > 1 {
+		return run.saveRanks(path, ps, extra)
+	}
+	return writeCheckpoint(path, ps, run, extra)
+}
+
+// writeCheckpoint is SaveCheckpoint in one process.
+func writeCheckpoint(path string, ps *Params, run *Run, extra *Extra) error {
 	var s solvers.Solver
 	if run != nil {
 		var err error

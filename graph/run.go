@@ -168,9 +168,12 @@ func (r *Run) save(path string, ps *Params) error {
 			return fmt.Errorf("checkpoint %s: %w", path, err)
 		}
 	}
-	if r.group == nil || r.group.Size() == 1 {
-		return SaveCheckpoint(path, ps, r, extra)
-	}
+	return SaveCheckpoint(path, ps, r, extra)
+}
+
+// saveRanks is SaveCheckpoint in a data-parallel run: the ranks' own entries are gathered to
+// rank 0, which alone writes the file.
+func (r *Run) saveRanks(path string, ps *Params, extra *Extra) error {
 	full := &Extra{Tensors: map[string]*tensor.Dense{}, Blobs: map[string][]byte{}, Meta: map[string]string{}}
 	if extra != nil {
 		maps.Copy(full.Blobs, extra.Blobs)
@@ -182,7 +185,7 @@ func (r *Run) save(path string, ps *Params) error {
 	if r.group.Rank() != 0 {
 		return nil
 	}
-	return SaveCheckpoint(path, ps, r, full)
+	return writeCheckpoint(path, ps, r, full)
 }
 
 // addTo adds the run's entries to a checkpoint's extra (a copy).

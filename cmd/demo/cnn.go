@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,7 +19,7 @@ import (
 )
 
 func init() {
-	register(command{name: "cnn", summary: "train a CNN (the small CNN of workload W1, or LeNet-5) on MNIST and look at what it learned", run: runCNN})
+	register(command{name: "cnn", summary: "train a CNN (the small CNN of workload W1, or LeNet-5) on MNIST and look at what it learned", run: runCNN, parallel: true})
 }
 
 // cnnFlags are demo cnn's flags.
@@ -85,7 +84,7 @@ func runCNN(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := cnnRun(f, stdout, stderr)
-	if err != nil {
+	if err != nil || !rank0() {
 		return err
 	}
 	return cnnReport(f, res, stdout)
@@ -114,6 +113,8 @@ func cnnParse(args []string, stderr io.Writer) (*cnnFlags, error) {
 		return nil, usagef("-steps, -train and -test must not be negative")
 	case f.batch < 1:
 		return nil, usagef("-batch must be at least 1, got %d", f.batch)
+	case checkRanks(f.batch) != nil:
+		return nil, checkRanks(f.batch)
 	case !(f.lr > 0) || math.IsInf(f.lr, 0):
 		return nil, usagef("-lr must be positive and finite, got %v", f.lr)
 	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
@@ -138,7 +139,7 @@ func cnnDefine(fs *flag.FlagSet, f *cnnFlags) {
 	fs.IntVar(&f.steps, "steps", 0, "stop after this many training steps in all (0: no limit)")
 	fs.IntVar(&f.train, "train", 5000, "training images to use, from the start of the set (0: all)")
 	fs.IntVar(&f.test, "test", 0, "test images to evaluate on (0: all)")
-	fs.IntVar(&f.batch, "batch", 64, "training batch size")
+	fs.IntVar(&f.batch, "batch", 64, "training batch size (under mpirun, of all ranks together: each trains on its share)")
 	fs.Float64Var(&f.lr, "lr", 1e-3, "Adam learning rate")
 	fs.StringVar(&f.schedule, "schedule", "none", "learning-rate schedule: none or cosine (over all epochs)")
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout before each dense layer")
@@ -161,7 +162,7 @@ func cnnRun(f *cnnFlags, stdout, stderr io.Writer) (*cnnResult, error) {
 	res := &cnnResult{Model: clf.Model().Name(), TrainImages: train.Len(), TestImages: test.Len(), clf: clf, norm: norm,
 		Normalization: cnnNormalization{Mean: norm.Mean, Std: norm.Std}, perEpoch: train.Len() / f.batch}
 	if f.out != "" {
-		if err := os.MkdirAll(f.out, 0o755); err != nil {
+		if err := mkdirRank0(f.out); err != nil {
 			return nil, err
 		}
 		res.out, res.Checkpoint = f.out, filepath.Join(f.out, "cnn.safetensors")
@@ -171,6 +172,9 @@ func cnnRun(f *cnnFlags, stdout, stderr io.Writer) (*cnnResult, error) {
 		return nil, err
 	}
 	res.test = test
+	if !rank0() {
+		return res, nil // rank 0 reports
+	}
 	ev, err := clf.Evaluate(test)
 	if err != nil {
 		return nil, err
@@ -277,6 +281,9 @@ func cnnFit(f *cnnFlags, res *cnnResult, train, test *data.ImageSet, stdout, std
 		fmt.Fprintf(stdout, "%s on %d training images (%d per step, %d steps in all), %d test images, normalised with %v\n",
 			res.Model, train.Len(), f.batch, total, test.Len(), res.norm)
 		fmt.Fprint(stdout, clf.Params().Summary())
+		if world.Size() > 1 {
+			fmt.Fprintf(stdout, "data-parallel over %d ranks (mpirun): each trains on %d images of every batch of %d\n", world.Size(), f.batch/world.Size(), f.batch)
+		}
 	}
 	epochs, steps := f.epochs-run.Epochs(), f.steps-run.Steps()
 	if epochs < 1 || (f.steps > 0 && steps < 1) { // done already: keep the checkpoint in -out
@@ -286,7 +293,7 @@ func cnnFit(f *cnnFlags, res *cnnResult, train, test *data.ImageSet, stdout, std
 		}
 		fmt.Fprintf(note, "nothing to train: %s\n", cnnReached(f, run))
 		h := run.History()
-		if res.Checkpoint != "" {
+		if res.Checkpoint != "" && rank0() {
 			return &h, clf.SaveCheckpoint(res.Checkpoint)
 		}
 		return &h, nil
@@ -320,7 +327,7 @@ func cnnReached(f *cnnFlags, run *graph.Run) string {
 // cnnFitOptions returns the solver, schedule, clipping, checkpoint and progress options of a
 // fit; saved follows the step of the newest checkpoint written.
 func cnnFitOptions(f *cnnFlags, res *cnnResult, bar *progress, saved *int) []graph.FitOption {
-	opts := []graph.FitOption{graph.Batch(f.batch), graph.Solver(solvers.NewAdam(f.lr)), graph.ClipNorm(f.clip)}
+	opts := []graph.FitOption{graph.Batch(f.batch), graph.Solver(solvers.NewAdam(f.lr)), graph.ClipNorm(f.clip), dataParallel()}
 	if f.schedule == "cosine" {
 		opts = append(opts, graph.Schedule(solvers.Cosine(res.perEpoch*f.epochs, 0)))
 	}

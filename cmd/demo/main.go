@@ -23,6 +23,8 @@ type command struct {
 	name    string
 	summary string
 	run     func(args []string, stdout, stderr io.Writer) error
+	// parallel is set for the subcommands that train data-parallel when started by mpirun.
+	parallel bool
 }
 
 // commands is filled by each subcommand's file.
@@ -31,7 +33,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runWorld(os.Args[1:]))
 }
 
 // run is main without the exit, so tests can call it: 0 on success, 2 on a usage error and 1
@@ -47,7 +49,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	err := c.run(args[1:], stdout, stderr)
+	var err error
+	if world.Size() > 1 && !c.parallel {
+		err = fmt.Errorf("it does not train data-parallel: run it without mpirun (demo cnn and demo rnn do)")
+	} else {
+		err = c.run(args[1:], stdout, stderr)
+	}
 	switch {
 	case err == nil:
 		return 0

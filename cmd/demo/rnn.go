@@ -21,9 +21,10 @@ import (
 
 func init() {
 	register(command{
-		name:    "rnn",
-		summary: "a character language model (LSTM) trained on Moby Dick by truncated BPTT; writes text as it learns",
-		run:     runRNN,
+		name:     "rnn",
+		summary:  "a character language model (LSTM) trained on Moby Dick by truncated BPTT; writes text as it learns",
+		run:      runRNN,
+		parallel: true,
 	})
 }
 
@@ -69,7 +70,7 @@ func parseRNNFlags(args []string, stderr io.Writer) (*rnnFlags, *common, error) 
 	fs.IntVar(&f.layers, "layers", 1, "stacked recurrent layers")
 	fs.IntVar(&f.embed, "embed", 0, "width of a learned character embedding (0: one-hot input)")
 	fs.IntVar(&f.seq, "seq", 64, "segment length K of truncated backpropagation through time")
-	fs.IntVar(&f.batch, "batch", 32, "number of contiguous streams the training text is cut into (batch size)")
+	fs.IntVar(&f.batch, "batch", 32, "number of contiguous streams the training text is cut into (batch size; under mpirun, of all ranks together: each trains on its share)")
 	fs.IntVar(&f.steps, "steps", 300, "training steps (segments of batch x seq characters) to reach; with -resume, the total")
 	fs.Float64Var(&f.lr, "lr", 2e-3, "Adam learning rate")
 	fs.Float64Var(&f.clip, "clip", 5, "global gradient-norm clip (0: none)")
@@ -103,6 +104,9 @@ func (f *rnnFlags) check() error {
 		if v.val < 1 {
 			return usagef("%s %d: must be at least 1", v.name, v.val)
 		}
+	}
+	if err := checkRanks(f.batch); err != nil {
+		return err
 	}
 	for _, v := range []struct {
 		name string
@@ -325,6 +329,9 @@ func (r *lmRun) describe(chars int) {
 		r.source, chars, vocab.Size(), len(r.train), f.batch, len(r.val))
 	fmt.Fprintf(r.out, "model: %v, %d layer(s) of %d, %s input; segments of %d steps, Adam %g, clip %g; %d parameters\n",
 		cfg.Kind, cfg.Layers, cfg.Hidden, inputName(cfg.Embedding), f.seq, f.lr, f.clip, countValues(r.lm.Params()))
+	if world.Size() > 1 {
+		fmt.Fprintf(r.out, "data-parallel over %d ranks (mpirun): each trains on %d of the %d streams\n", world.Size(), f.batch/world.Size(), f.batch)
+	}
 	if r.done > 0 {
 		fmt.Fprintf(r.out, "resuming %s at step %d\n", f.resume, r.done)
 	}
@@ -346,7 +353,7 @@ func (r *lmRun) fit() error {
 	for step := r.done; step < f.steps; {
 		next := min(f.steps, nextEvent(step, f.evalEvery), nextEvent(step, f.sampleEvery))
 		began, before := time.Now(), r.trainTime
-		_, err := r.lm.Fit(r.batches, graph.Solver(solver), graph.ClipNorm(f.clip), graph.Steps(next-step),
+		_, err := r.lm.Fit(r.batches, graph.Solver(solver), graph.ClipNorm(f.clip), graph.Steps(next-step), dataParallel(),
 			graph.OnStep(func(p graph.Progress) {
 				r.losses = append(r.losses, p.Loss)
 				rate := float64((p.Step-r.done)*tokens) / (before + p.Elapsed).Seconds()
@@ -466,6 +473,10 @@ func (r *lmRun) result(final int, ev *rnn.TextScore, sample string) *rnnResult {
 // -out.
 func (r *lmRun) writeFiles(final int, finalLoss float64) error {
 	dir, f := r.c.out, r.f
+	ckpt := r.checkpointPath()
+	if !rank0() {
+		return r.lm.SaveCheckpoint(ckpt) // collective: rank 0 writes what the ranks hold
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -485,7 +496,6 @@ func (r *lmRun) writeFiles(final int, finalLoss float64) error {
 	if _, ok := r.valCurve[final]; !ok {
 		vx, vy = append(vx, float64(final)), append(vy, finalLoss)
 	}
-	ckpt := r.checkpointPath()
 	js, err := json.Marshal(log)
 	if err != nil {
 		return err
