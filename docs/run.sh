@@ -11,6 +11,8 @@
 #     what to install);
 #   - GoNB (the Go kernel for Jupyter) and goimports, each built inside a throw-away Go module and
 #     kept under ${XDG_CACHE_HOME:-$HOME/.cache}/unroll-docs, so a second run builds nothing;
+#   - OpenMPI (Debian's libopenmpi-dev and openmpi-bin, where mpirun is missing): guide 14 runs
+#     programs built with -tags mpi under mpirun;
 #   - Node.js (Debian's nodejs and npm, where node is missing) and onnxruntime-node 1.16.3 from
 #     the npm registry, kept under the same cache folder: guide 15 runs an exported model in
 #     ONNX Runtime;
@@ -128,6 +130,14 @@ build_tool() {
 build_tool "$gonb_bin" "github.com/janpfeifer/gonb@$gonb_version" github.com/janpfeifer/gonb
 build_tool "$goimports_dir/goimports" "golang.org/x/tools/cmd/goimports@$xtools_version" golang.org/x/tools/cmd/goimports
 export PATH="$goimports_dir:$PATH"
+
+# OpenMPI (guide 14 trains data-parallel under mpirun): Debian's libopenmpi-dev and openmpi-bin.
+if ! command -v mpirun >/dev/null || ! pkg-config --exists ompi-c 2>/dev/null; then
+	[ "$(id -u)" -eq 0 ] || die "OpenMPI is missing; install it with: sudo apt-get install libopenmpi-dev openmpi-bin pkg-config"
+	say "installing libopenmpi-dev openmpi-bin"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin pkg-config >/dev/null
+fi
 
 # Node.js and onnxruntime-node (guide 15), installed into a folder of the cache with npm's
 # --prefix: nothing global, no lock file.
