@@ -17,16 +17,17 @@ import (
 // does:
 //
 //   - when Fit starts, the ranks check that they hold the same parameters (names and shapes)
-//     and take rank 0's values of every parameter and buffer;
-//   - every rank draws the data in the same order (the same seed), and the learner trains on
-//     rows [r·B/N, (r+1)·B/N) of each batch of B (Shard);
+//     and take rank 0's values of every parameter and buffer, and rank 0's random source;
+//   - every rank draws the data in the same order (from that source), and the learner trains
+//     on rows [r·B/N, (r+1)·B/N) of each batch of B (Shard), adding up over the ranks what it
+//     counts of the whole batch (SumOverRanks);
 //   - after the backward pass, the loss and the gradients are averaged over the ranks, in
 //     buckets of at most bucketElems values, one all-reduce each, before the checks, the
 //     clipping and the solver's step, which are then the same on every rank; BatchNorm's
 //     running statistics are averaged after each step;
-//   - dropout masks are drawn from a random stream of each rank's own, derived from the seed
-//     and the rank, while the model's source (initialisation, data order) stays the same on
-//     every rank;
+//   - dropout masks are drawn from a random stream of each rank's own, derived from the
+//     source's state and the rank without drawing from it, while the model's source (data
+//     order) stays the same on every rank and the same as a single process's;
 //   - checkpoints are written by rank 0 with what every rank holds on its own (its random
 //     stream, and whatever the model keeps per rank, such as a carried recurrent state)
 //     gathered in; a checkpoint resumes under the same number of ranks only.
