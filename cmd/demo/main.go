@@ -6,6 +6,13 @@
 //
 // Every subcommand runs with sensible defaults, writes its figures and checkpoint under -out,
 // takes -seed, and with -json prints one final JSON object of its metrics on stdout.
+//
+// Built with -tags mpi and started by mpirun, demo cnn and demo rnn train data-parallel over
+// the ranks (graph.DataParallel), -batch being the batch of all ranks together; only rank 0
+// prints, draws and writes:
+//
+//	go build -tags mpi -o demo ./cmd/demo
+//	mpirun -np 2 ./demo cnn -out /tmp/cnn
 package main
 
 import (
