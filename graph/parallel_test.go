@@ -18,11 +18,10 @@ import (
 
 // dpLearner trains the test MLP on its rank's share of every batch of feeds (float64).
 type dpLearner struct {
-	ps     *graph.Params
-	m      *mlp
-	tr     *graph.Trainer
-	rows   []int // rows trained on, per batch
-	failed error
+	ps   *graph.Params
+	m    *mlp
+	tr   *graph.Trainer
+	rows []int // rows trained on, per batch
 }
 
 func newDPLearner(t testing.TB) *dpLearner {
