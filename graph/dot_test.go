@@ -1,0 +1,222 @@
+package graph_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/nodes"
+)
+
+// rnnLoss adds an RNN cell (2 -> 3) unrolled over steps x1..x<steps> from h0, an output layer
+// on the last state and a squared error against y; it returns the loss.
+func rnnLoss(t *testing.T, b *graph.Builder, cell *nodes.RNNCell, out *nodes.Dense, steps int) *gorgonia.Node {
+	t.Helper()
+	h, err := b.Input("h0", 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := 1; s <= steps; s++ {
+		x, err := b.Input(fmt.Sprintf("x%d", s), 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cell.Step(b, x, nodes.State{H: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h = st.H
+	}
+	o, err := out.Forward(b, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := b.Input("y", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := nodes.MSE(b, o, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loss
+}
+
+// rnnBuilder returns a training builder holding rnnLoss over steps, compiled with
+// NewTrainer when compiled is set.
+func rnnBuilder(t *testing.T, steps int, compiled bool) *graph.Builder {
+	t.Helper()
+	ps := graph.NewParams(graph.Seed(1), graph.Dtype(tensor.Float64))
+	cell, err := nodes.NewRNNCell(ps, "rnn", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := nodes.NewDense(ps, "out", 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := graph.NewBuilder(ps, graph.Train)
+	loss := rnnLoss(t, b, cell, out, steps)
+	if compiled {
+		if _, err := graph.NewTrainer(b, loss, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+var (
+	dotNodeLine = regexp.MustCompile(`^  n(\d+) \[label="((?:[^"\\]|\\.)*)"(.*)\];$`)
+	dotEdgeLine = regexp.MustCompile(`^  n(\d+) -> n(\d+)( \[.*\])?;$`)
+)
+
+// dotGraph is a parsed Dot output: node attributes and labels by ID, edges with attributes.
+type dotGraph struct {
+	attrs  map[string]string // by node ID: what follows the label
+	labels map[string]string // by node ID, with \n for line breaks
+	edges  map[[2]string]string
+	rows   []string // the rank=same lines
+}
+
+func parseDot(t *testing.T, d string) *dotGraph {
+	t.Helper()
+	g := &dotGraph{attrs: map[string]string{}, labels: map[string]string{}, edges: map[[2]string]string{}}
+	for _, line := range strings.Split(d, "\n") {
+		if m := dotNodeLine.FindStringSubmatch(line); m != nil {
+			g.attrs[m[1]], g.labels[m[1]] = m[3], m[2]
+		} else if m := dotEdgeLine.FindStringSubmatch(line); m != nil {
+			g.edges[[2]string{m[1], m[2]}] = m[3]
+		} else if strings.Contains(line, "rank=same") {
+			g.rows = append(g.rows, line)
+		}
+	}
+	if len(g.attrs) == 0 || len(g.edges) == 0 {
+		t.Fatalf("no nodes or edges in:\n%s", d)
+	}
+	return g
+}
+
+// ids returns the IDs of the nodes whose label starts with prefix.
+func (g *dotGraph) ids(prefix string) []string {
+	var out []string
+	for id, l := range g.labels {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (g *dotGraph) one(t *testing.T, prefix string) string {
+	t.Helper()
+	ids := g.ids(prefix)
+	if len(ids) != 1 {
+		t.Fatalf("%d nodes labelled %q, want 1", len(ids), prefix)
+	}
+	return ids[0]
+}
+
+func TestDotGradient(t *testing.T) {
+	// Without a backward pass, the option changes nothing.
+	fwd := rnnBuilder(t, 2, false)
+	if a, b := fwd.Dot(), fwd.Dot(graph.DotGradient()); a != b {
+		t.Errorf("DotGradient changed an uncompiled graph:\n%s\nwant\n%s", b, a)
+	}
+	b := rnnBuilder(t, 2, true)
+	plain, grad := b.Dot(), b.Dot(graph.DotGradient())
+	if strings.Contains(plain, "#d62728") || strings.Contains(plain, "dashed") {
+		t.Errorf("Dot() without options draws a backward pass:\n%s", plain)
+	}
+	p, g := parseDot(t, plain), parseDot(t, grad)
+	if len(p.attrs) != len(g.attrs) || len(p.edges) != len(g.edges) {
+		t.Fatalf("DotGradient draws %d nodes and %d edges, Dot() %d and %d", len(g.attrs), len(g.edges), len(p.attrs), len(p.edges))
+	}
+	red := func(id string) bool { return strings.Contains(g.attrs[id], `fillcolor="#f9d0d0"`) }
+	dead := func(id string) bool { return strings.Contains(g.attrs[id], "dashed") }
+	// Forward nodes keep their colours; the backward nodes are red.
+	for _, prefix := range []string{"rnn_tanhStep(", "x·Wᵀ+b", "mse", "rnn.weight_hh", "x1"} {
+		for _, id := range g.ids(prefix) {
+			if red(id) || g.attrs[id] != p.attrs[id] {
+				t.Errorf("forward node %s %q drawn %s, Dot() %s", id, prefix, g.attrs[id], p.attrs[id])
+			}
+		}
+	}
+	steps, inputs := g.ids("rnn_tanhStepGrad"), g.ids("rnn_tanhInputGrad")
+	if len(steps) != 2 || len(inputs) != 2 {
+		t.Fatalf("%d step gradients and %d input gradients, want 2 and 2", len(steps), len(inputs))
+	}
+	for _, id := range append(steps, inputs...) {
+		if !red(id) {
+			t.Errorf("backward node %q not red: %s", g.labels[id], g.attrs[id])
+		}
+	}
+	// The step gradients are computed, the gradients of the fed inputs x_t are not.
+	for _, id := range steps {
+		if dead(id) {
+			t.Errorf("live step gradient %s drawn dashed", id)
+		}
+	}
+	for _, id := range inputs {
+		if !dead(id) {
+			t.Errorf("input gradient %s, which nothing computes, drawn solid", id)
+		}
+	}
+	// The joint weight gradient over both steps is live; the per-step ones it replaced are not.
+	if id := g.one(t, "rnn_tanhWeightGrad(2 steps"); dead(id) {
+		t.Errorf("the joint weight gradient is drawn dashed")
+	}
+	for _, id := range g.ids("rnn_tanhWeightGrad(1 steps") {
+		if !dead(id) {
+			t.Errorf("a replaced per-step weight gradient is drawn solid")
+		}
+	}
+	// Through time: a red edge between the two step gradients, and dashed grey edges from the
+	// forward steps into the backward pass.
+	redEdges, greyEdges := 0, 0
+	for e, a := range g.edges {
+		if strings.Contains(a, "#d62728") {
+			redEdges++
+			if !red(e[0]) || !red(e[1]) {
+				t.Errorf("red edge %v between %q and %q", e, g.labels[e[0]], g.labels[e[1]])
+			}
+		}
+		if strings.Contains(a, "dashed") {
+			greyEdges++
+			if red(e[0]) || !red(e[1]) {
+				t.Errorf("dashed edge %v from %q to %q", e, g.labels[e[0]], g.labels[e[1]])
+			}
+		}
+	}
+	if redEdges == 0 || greyEdges == 0 {
+		t.Errorf("%d red and %d dashed edges", redEdges, greyEdges)
+	}
+	// The gradient of step 2's state reaches step 1's along red edges (through time).
+	if !g.redPath(steps[0], steps[1]) && !g.redPath(steps[1], steps[0]) {
+		t.Errorf("no red path between the step gradients:\n%s", grad)
+	}
+}
+
+// redPath reports whether red edges lead from node from to node to.
+func (g *dotGraph) redPath(from, to string) bool {
+	seen := map[string]bool{from: true}
+	stack := []string{from}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n == to {
+			return true
+		}
+		for e, a := range g.edges {
+			if e[0] == n && strings.Contains(a, "#d62728") && !seen[e[1]] {
+				seen[e[1]] = true
+				stack = append(stack, e[1])
+			}
+		}
+	}
+	return false
+}
