@@ -44,7 +44,8 @@
 //
 // GradCheck compares any graph's symbolic gradients with central finite differences in
 // float64, like torch.autograd.gradcheck. Params.Summary lists a model's parameters and
-// Builder.Dot draws a graph in Graphviz's dot language, and with DotGradient the backward pass
-// NewTrainer added to it, in red. SaveCheckpoint and LoadCheckpoint write
+// Builder.Dot draws a graph in Graphviz's dot language, with DotGradient the backward pass
+// NewTrainer added to it, in red, and with DotHide without the nodes a reader need not see.
+// SaveCheckpoint and LoadCheckpoint write
 // and read safetensors files holding everything a bit-identical resume needs.
 package graph

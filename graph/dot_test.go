@@ -3,6 +3,7 @@ package graph_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -219,4 +220,74 @@ func (g *dotGraph) redPath(from, to string) bool {
 		}
 	}
 	return false
+}
+
+func TestDotHide(t *testing.T) {
+	b := rnnBuilder(t, 2, false)
+	all := parseDot(t, b.Dot())
+	names := func(g *dotGraph) []string { // the names of the parameters and inputs drawn
+		var out []string
+		for _, l := range g.labels {
+			if name, _, ok := strings.Cut(l, `\n`); ok && !strings.ContainsAny(name, "(·") {
+				out = append(out, name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, c := range []struct {
+		patterns []string
+		gone     []string // parameters and inputs left out
+	}{
+		{nil, nil},
+		{[]string{"nothing*"}, nil},
+		{[]string{"x*"}, []string{"x1", "x2"}},
+		{[]string{"*_hh"}, []string{"rnn.bias_hh", "rnn.weight_hh"}},
+		{[]string{"rnn.*_i*"}, []string{"rnn.bias_ih", "rnn.weight_ih"}},
+		{[]string{"h0", "out.*"}, []string{"h0", "out.bias", "out.weight"}},
+		{[]string{"*"}, nil}, // everything: checked below
+	} {
+		d := b.Dot(graph.DotHide(c.patterns...))
+		if len(c.patterns) == 1 && c.patterns[0] == "*" {
+			if strings.Contains(d, " n") && strings.Contains(d, "->") {
+				t.Errorf("DotHide(\"*\") still draws:\n%s", d)
+			}
+			continue
+		}
+		g := parseDot(t, d)
+		want := slices.DeleteFunc(names(all), func(n string) bool { return slices.Contains(c.gone, n) })
+		if got := names(g); !slices.Equal(got, want) {
+			t.Errorf("DotHide(%q) draws %v, want %v", c.patterns, got, want)
+		}
+		if len(g.attrs) != len(all.attrs)-len(c.gone) {
+			t.Errorf("DotHide(%q) draws %d nodes, want %d", c.patterns, len(g.attrs), len(all.attrs)-len(c.gone))
+		}
+	}
+
+	// Edges go through a hidden node: with the first step (named rnn.step) hidden, its inputs
+	// h0 and x1 feed the second step directly.
+	g := parseDot(t, b.Dot(graph.DotHide("rnn.step")))
+	steps := g.ids("rnn_tanhStep(")
+	if len(steps) != 1 {
+		t.Fatalf("%d steps drawn, want 1", len(steps))
+	}
+	for _, in := range []string{`h0\n`, `x1\n`, `x2\n`} {
+		id := g.one(t, in)
+		if _, ok := g.edges[[2]string{id, steps[0]}]; !ok {
+			t.Errorf("no edge from %s to the second step", in)
+		}
+	}
+	if _, ok := all.edges[[2]string{all.one(t, `h0\n`), steps[0]}]; ok {
+		t.Errorf("the unhidden graph already has the edge h0 -> second step")
+	}
+	// On the backward pass, hidden gradient nodes keep the red path through time.
+	c := rnnBuilder(t, 2, true)
+	g = parseDot(t, c.Dot(graph.DotGradient(), graph.DotHide("part(*", "+ *")))
+	if len(g.ids("part(")) != 0 {
+		t.Errorf("part nodes still drawn")
+	}
+	steps = g.ids("rnn_tanhStepGrad")
+	if len(steps) != 2 || !g.redPath(steps[0], steps[1]) && !g.redPath(steps[1], steps[0]) {
+		t.Errorf("no red path between the step gradients once the part nodes are hidden")
+	}
 }

@@ -51,6 +51,7 @@ type DotOption func(*dotConfig)
 
 type dotConfig struct {
 	gradient bool
+	hide     []string
 }
 
 // DotGradient draws the backward pass of a graph compiled with a loss (NewTrainer): the nodes
@@ -62,9 +63,18 @@ type dotConfig struct {
 // the graph has no backward pass and the option changes nothing.
 func DotGradient() DotOption { return func(c *dotConfig) { c.gradient = true } }
 
+// DotHide leaves out the nodes whose name (Gorgonia's node name: a parameter's or an input's
+// name, or what a layer named its operation) matches one of the patterns, in which * stands for
+// any run of characters and every other character for itself. Edges go through a hidden node:
+// when a feeds h and h feeds c, with h hidden, the drawing has an edge from a to c.
+func DotHide(patterns ...string) DotOption {
+	return func(c *dotConfig) { c.hide = append(c.hide, patterns...) }
+}
+
 // Dot writes the builder's graph in Graphviz's dot language: one box per node with its name,
 // operation and shape; inputs and parameters are coloured. Render it with `dot -Tsvg`. Options
-// draw the backward pass (DotGradient); without them every node is drawn the same way.
+// draw the backward pass (DotGradient) and leave nodes out (DotHide); without them every node
+// is drawn the same way.
 func (b *Builder) Dot(opts ...DotOption) string {
 	var cfg dotConfig
 	for _, o := range opts {
@@ -79,9 +89,13 @@ func (b *Builder) Dot(opts ...DotOption) string {
 	if cfg.gradient {
 		live = b.liveBackward()
 	}
+	hidden := func(n *gorgonia.Node) bool { return matchAny(cfg.hide, n.Name()) }
 	var sb strings.Builder
 	sb.WriteString("digraph unroll {\n  rankdir=BT;\n  node [shape=box, style=\"rounded,filled\", fillcolor=white, fontname=\"Helvetica\", fontsize=10];\n")
 	for _, n := range nodes {
+		if hidden(n) {
+			continue
+		}
 		label, color := nodeLabel(b, n)
 		switch {
 		case backward(n) && live[n.ID()]:
@@ -93,9 +107,10 @@ func (b *Builder) Dot(opts ...DotOption) string {
 		}
 	}
 	for _, n := range nodes {
-		children := b.g.From(n.ID())
-		for children != nil && children.Next() {
-			c := children.Node().(*gorgonia.Node)
+		if hidden(n) {
+			continue
+		}
+		for _, c := range b.visibleInputs(n, hidden) {
 			switch {
 			case backward(n) && backward(c):
 				fmt.Fprintf(&sb, "  n%d -> n%d [color=%q, penwidth=1.5];\n", c.ID(), n.ID(), gradColor)
@@ -108,6 +123,64 @@ func (b *Builder) Dot(opts ...DotOption) string {
 	}
 	sb.WriteString("}\n")
 	return sb.String()
+}
+
+// visibleInputs returns the inputs of n that are not hidden, in the order of n's arguments,
+// with a hidden input replaced by its own visible inputs, once each.
+func (b *Builder) visibleInputs(n *gorgonia.Node, hidden func(*gorgonia.Node) bool) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	seen := map[int64]bool{}
+	var visit func(n *gorgonia.Node)
+	visit = func(n *gorgonia.Node) {
+		children := b.g.From(n.ID())
+		for children != nil && children.Next() {
+			c := children.Node().(*gorgonia.Node)
+			if seen[c.ID()] {
+				continue
+			}
+			seen[c.ID()] = true
+			if hidden(c) {
+				visit(c)
+			} else {
+				out = append(out, c)
+			}
+		}
+	}
+	visit(n)
+	return out
+}
+
+// matchAny reports whether name matches one of the patterns, in which * stands for any run of
+// characters.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if matchStar(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchStar matches name against pattern, in which * stands for any run of characters and
+// every other character for itself.
+func matchStar(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == name
+	}
+	if !strings.HasPrefix(name, parts[0]) {
+		return false
+	}
+	name = name[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(name, p)
+		if i < 0 {
+			return false
+		}
+		name = name[i+len(p):]
+	}
+	return len(name) >= len(last) && strings.HasSuffix(name, last)
 }
 
 // The colours of the backward pass in Dot.
