@@ -90,7 +90,7 @@ func parseDot(t *testing.T, d string) *dotGraph {
 	for _, line := range strings.Split(d, "\n") {
 		if m := dotNodeLine.FindStringSubmatch(line); m != nil {
 			g.attrs[m[1]], g.labels[m[1]] = m[3], m[2]
-		} else if m := dotEdgeLine.FindStringSubmatch(line); m != nil {
+		} else if m := dotEdgeLine.FindStringSubmatch(line); m != nil && !strings.Contains(line, "invis") {
 			g.edges[[2]string{m[1], m[2]}] = m[3]
 		} else if strings.Contains(line, "rank=same") {
 			g.rows = append(g.rows, line)
@@ -290,4 +290,69 @@ func TestDotHide(t *testing.T) {
 	if len(steps) != 2 || !g.redPath(steps[0], steps[1]) && !g.redPath(steps[1], steps[0]) {
 		t.Errorf("no red path between the step gradients once the part nodes are hidden")
 	}
+}
+
+func TestDotRow(t *testing.T) {
+	b := rnnBuilder(t, 3, true)
+	if d := b.Dot(graph.DotRow("nothing*")); d != b.Dot() {
+		t.Errorf("a row that matches nothing changed the drawing")
+	}
+	d := b.Dot(graph.DotRow("x*"), graph.DotRow("rnn.step*"), graph.DotRow("x1", "h0"), graph.DotHide("x3"))
+	g := parseDot(t, d)
+	if len(g.rows) != 3 {
+		t.Fatalf("%d rows, want 3:\n%s", len(g.rows), d)
+	}
+	rowIDs := func(line string) []string {
+		inner := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(line), "{ rank=same; "), "; }")
+		return strings.Split(inner, "; ")
+	}
+	id := func(prefix string) string { return "n" + g.one(t, prefix) }
+	// Row 1: x1 and x2 in order (x3 hidden), kept in order by an invisible edge.
+	x1, x2 := id(`x1\n`), id(`x2\n`)
+	if got := rowIDs(g.rows[0]); !slices.Equal(got, []string{x1, x2}) {
+		t.Errorf("row 1 is %v, want %v", got, []string{x1, x2})
+	}
+	if !strings.Contains(d, "  "+x1+" -> "+x2+" [style=invis];") {
+		t.Errorf("row 1 not kept in order by an invisible edge:\n%s", d)
+	}
+	// Row 2: the three steps, in the order of time (of their IDs).
+	var steps []string
+	for _, s := range g.ids("rnn_tanhStep(") {
+		steps = append(steps, "n"+s)
+	}
+	slices.SortFunc(steps, func(a, b string) int { return len(a) - len(b) + boolInt(len(a) == len(b))*strings.Compare(a, b) })
+	if got := rowIDs(g.rows[1]); len(steps) != 3 || !slices.Equal(got, steps) {
+		t.Errorf("row 2 is %v, want the steps %v", got, steps)
+	}
+	if !strings.Contains(d, "  "+strings.Join(steps, " -> ")+" [style=invis];") {
+		t.Errorf("row 2 not kept in order:\n%s", d)
+	}
+	// Row 3 holds h0 alone: x1 is on row 1 already.
+	if got := rowIDs(g.rows[2]); !slices.Equal(got, []string{id(`h0\n`)}) {
+		t.Errorf("row 3 is %v, want h0 alone", got)
+	}
+	// The order of the patterns orders the row: the step gradients, built from the last step
+	// back, in the order of time.
+	d = b.Dot(graph.DotGradient(), graph.DotRow("dstep(rnn.step)", "dstep(rnn.step#2)", "dstep(rnn.step#3)"))
+	g = parseDot(t, d)
+	var grads []string
+	for _, s := range g.ids("rnn_tanhStepGrad") {
+		grads = append(grads, "n"+s)
+	}
+	slices.SortFunc(grads, func(a, b string) int { return len(a) - len(b) + boolInt(len(a) == len(b))*strings.Compare(a, b) })
+	slices.Reverse(grads) // the gradient of the last step is added first
+	if got := rowIDs(g.rows[0]); len(grads) != 3 || !slices.Equal(got, grads) {
+		t.Errorf("the row of step gradients is %v, want %v", got, grads)
+	}
+	// Rows add no visible edge.
+	if p, r := parseDot(t, b.Dot(graph.DotGradient())), g; len(p.edges) != len(r.edges) {
+		t.Errorf("rows changed the edges: %d, without rows %d", len(g.edges), len(p.edges))
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -52,6 +52,7 @@ type DotOption func(*dotConfig)
 type dotConfig struct {
 	gradient bool
 	hide     []string
+	rows     [][]string
 }
 
 // DotGradient draws the backward pass of a graph compiled with a loss (NewTrainer): the nodes
@@ -71,10 +72,20 @@ func DotHide(patterns ...string) DotOption {
 	return func(c *dotConfig) { c.hide = append(c.hide, patterns...) }
 }
 
+// DotRow draws the nodes whose name matches one of the patterns (as in DotHide) side by side
+// on one row, left to right in the order of the patterns, and those one pattern matches in the
+// order they were added to the graph: the time steps of an unrolled network (DotRow("x*") for
+// its inputs x1, x2, ...) read along the row as along time. The backward pass is built from
+// the last step back, so its row names each step: DotRow("dstep(s)", "dstep(s#2)"). Each
+// DotRow is a row of its own; a node matching several rows goes on the first.
+func DotRow(patterns ...string) DotOption {
+	return func(c *dotConfig) { c.rows = append(c.rows, patterns) }
+}
+
 // Dot writes the builder's graph in Graphviz's dot language: one box per node with its name,
 // operation and shape; inputs and parameters are coloured. Render it with `dot -Tsvg`. Options
-// draw the backward pass (DotGradient) and leave nodes out (DotHide); without them every node
-// is drawn the same way.
+// draw the backward pass (DotGradient), leave nodes out (DotHide) and put nodes on a row
+// (DotRow); without them every node is drawn the same way, laid out by Graphviz.
 func (b *Builder) Dot(opts ...DotOption) string {
 	var cfg dotConfig
 	for _, o := range opts {
@@ -119,6 +130,26 @@ func (b *Builder) Dot(opts ...DotOption) string {
 			default:
 				fmt.Fprintf(&sb, "  n%d -> n%d;\n", c.ID(), n.ID())
 			}
+		}
+	}
+	placed := map[int64]bool{}
+	for _, row := range cfg.rows {
+		var ids []string
+		for _, p := range row {
+			for _, n := range nodes {
+				if !hidden(n) && !placed[n.ID()] && matchStar(p, n.Name()) {
+					placed[n.ID()] = true
+					ids = append(ids, fmt.Sprintf("n%d", n.ID()))
+				}
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		// Invisible edges between neighbours keep the row in order.
+		fmt.Fprintf(&sb, "  { rank=same; %s; }\n", strings.Join(ids, "; "))
+		if len(ids) > 1 {
+			fmt.Fprintf(&sb, "  %s [style=invis];\n", strings.Join(ids, " -> "))
 		}
 	}
 	sb.WriteString("}\n")
