@@ -156,28 +156,43 @@ func (b *Builder) Dot(opts ...DotOption) string {
 	return sb.String()
 }
 
-// visibleInputs returns the inputs of n that are not hidden, in the order of n's arguments,
-// with a hidden input replaced by its own visible inputs, once each.
+// visibleInputs returns the inputs of n as Dot draws its edges: its visible arguments, in
+// the order and as many times as Gorgonia's graph lists them (as Dot always has), then, for its
+// hidden arguments, their own visible inputs found through any number of hidden nodes, each
+// once and only when not already listed.
 func (b *Builder) visibleInputs(n *gorgonia.Node, hidden func(*gorgonia.Node) bool) []*gorgonia.Node {
-	var out []*gorgonia.Node
-	seen := map[int64]bool{}
-	var visit func(n *gorgonia.Node)
-	visit = func(n *gorgonia.Node) {
-		children := b.g.From(n.ID())
-		for children != nil && children.Next() {
-			c := children.Node().(*gorgonia.Node)
-			if seen[c.ID()] {
-				continue
-			}
-			seen[c.ID()] = true
-			if hidden(c) {
-				visit(c)
-			} else {
+	var out, through []*gorgonia.Node
+	listed := map[int64]bool{}
+	children := b.g.From(n.ID())
+	for children != nil && children.Next() {
+		c := children.Node().(*gorgonia.Node)
+		if hidden(c) {
+			through = append(through, c)
+		} else {
+			out = append(out, c)
+			listed[c.ID()] = true
+		}
+	}
+	expanded := map[int64]bool{}
+	for len(through) > 0 {
+		h := through[0]
+		through = through[1:]
+		if expanded[h.ID()] {
+			continue
+		}
+		expanded[h.ID()] = true
+		cs := b.g.From(h.ID())
+		for cs != nil && cs.Next() {
+			c := cs.Node().(*gorgonia.Node)
+			switch {
+			case hidden(c):
+				through = append(through, c)
+			case !listed[c.ID()]:
 				out = append(out, c)
+				listed[c.ID()] = true
 			}
 		}
 	}
-	visit(n)
 	return out
 }
 
