@@ -77,6 +77,10 @@ type Builder struct {
 	buffers  []bufferUpdate
 	shared   map[string]*gorgonia.Node
 	compiled bool
+	// The backward pass, once compiled with a loss: the nodes symbolic differentiation added
+	// have IDs from gradFrom on, and grads are the gradients the program computes (Dot).
+	gradFrom int64
+	grads    []*gorgonia.Node
 }
 
 // NewBuilder starts a new graph over ps in the given mode.

@@ -44,6 +44,8 @@
 //
 // GradCheck compares any graph's symbolic gradients with central finite differences in
 // float64, like torch.autograd.gradcheck. Params.Summary lists a model's parameters and
-// Builder.Dot draws a graph in Graphviz's dot language. SaveCheckpoint and LoadCheckpoint write
+// Builder.Dot draws a graph in Graphviz's dot language, with DotGradient the backward pass
+// NewTrainer added to it, in red, with DotHide without the nodes a reader need not see, and
+// with DotRow the time steps of an unrolled network side by side. SaveCheckpoint and LoadCheckpoint write
 // and read safetensors files holding everything a bit-identical resume needs.
 package graph

@@ -105,6 +105,7 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 		if len(wrt) == 0 {
 			return nil, fmt.Errorf("graph: the graph binds no trainable parameter")
 		}
+		b.gradFrom = nextNodeID(b.g)
 		gs, err := gorgonia.Grad(loss, wrt...)
 		if err != nil {
 			return nil, fmt.Errorf("graph: symbolic gradient: %w", err)
@@ -115,6 +116,7 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 		for i := range p.grads {
 			p.grads[i].node = gs[i]
 		}
+		b.grads = gs
 	}
 	m, err := newMachine(cfg.vm, b.g, p.needed())
 	if err != nil {

@@ -55,7 +55,7 @@ func requireRuntime(t *testing.T) {
 			tools.missing = fmt.Sprintf("node cannot load onnxruntime-node (npm install --no-save --prefix DIR onnxruntime-node@1.16.3, then NODE_PATH=DIR/node_modules): %v %s", err, firstLine(out))
 			return
 		}
-		if out, err := exec.Command(python, "-c", "import onnx").CombinedOutput(); err != nil {
+		if out, err := exec.Command(python, "-P", "-c", "import onnx.checker").CombinedOutput(); err != nil {
 			tools.missing = fmt.Sprintf("%s cannot import onnx (apt-get install python3-onnx): %v %s", python, err, firstLine(out))
 			return
 		}

@@ -144,10 +144,10 @@ func ImageGrid(path string, g Grid) error {
 // check validates the sizes and values of g.
 func (g *Grid) check() error {
 	if g.N <= 0 || g.H <= 0 || g.W <= 0 {
-		return fmt.Errorf("N, H and W must be positive, have N=%d H=%d W=%d", g.N, g.H, g.W)
+		return fmt.Errorf("grid: N, H and W must be positive, have N=%d H=%d W=%d", g.N, g.H, g.W)
 	}
 	if g.N > math.MaxInt32/g.H/g.W {
-		return fmt.Errorf("N=%d images of %dx%d values is too many", g.N, g.H, g.W)
+		return fmt.Errorf("grid: N=%d images of %dx%d values is too many", g.N, g.H, g.W)
 	}
 	if want := g.N * g.H * g.W; len(g.Images) != want {
 		return fmt.Errorf("%d images of %dx%d need %d values, have %d", g.N, g.H, g.W, want, len(g.Images))
