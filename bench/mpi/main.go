@@ -7,9 +7,10 @@
 //
 // Each workload runs -runs times, each a fresh model trained for its warm-up steps and then its
 // measured steps, with the global batch of the workload (64 images, 32 streams of 64
-// characters) shared among the ranks. The all-reduce's share is the time rank r spent inside
-// the group's all-reduce calls during the measured steps, over their wall time, averaged over
-// the ranks: it includes the time a rank waits for a slower one. Then each rank trains the
+// characters) shared among the ranks. Before each all-reduce the ranks meet in a barrier, so
+// that the time a rank spends waiting for a slower one (the barrier) is told apart from the
+// all-reduce itself; both are printed as shares of the measured steps' wall time, averaged
+// over the ranks (the barrier adds its own latency, a few microseconds). Then each rank trains the
 // same steps alone, as one process with the whole batch, and the largest difference of the
 // parameters is printed: the data-parallel run must train the same model.
 //
@@ -78,17 +79,21 @@ func bench(g dist.Group, runs int) error {
 		return err
 	}
 	for _, w := range []workload{w1, w2} {
-		var rates, shares []float64
+		var rates, shares, waits []float64
 		for range runs {
-			rate, share, err := measure(g, w)
+			rate, share, wait, err := measure(g, w)
 			if err != nil {
 				return fmt.Errorf("%s: %w", w.name, err)
 			}
-			rates, shares = append(rates, rate), append(shares, share)
+			rates, shares, waits = append(rates, rate), append(shares, share), append(waits, wait)
 		}
-		say("%s: %s %s/s (median of %d runs; min %s, max %s), all-reduce %.1f%% of a step (median; min %.1f%%, max %.1f%%)\n",
-			w.name, thousands(median(rates)), w.unit, runs, thousands(slices.Min(rates)), thousands(slices.Max(rates)),
-			100*median(shares), 100*slices.Min(shares), 100*slices.Max(shares))
+		say("%s: %s %s/s (median of %d runs; min %s, max %s)\n",
+			w.name, thousands(median(rates)), w.unit, runs, thousands(slices.Min(rates)), thousands(slices.Max(rates)))
+		if g.Size() > 1 {
+			say("%s: all-reduce %.1f%% of a step (median; min %.1f%%, max %.1f%%), waiting for the slowest rank %.1f%% (median; min %.1f%%, max %.1f%%)\n",
+				w.name, 100*median(shares), 100*slices.Min(shares), 100*slices.Max(shares),
+				100*median(waits), 100*slices.Min(waits), 100*slices.Max(waits))
+		}
 		diff, where, err := compare(g, w)
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
@@ -98,9 +103,10 @@ func bench(g dist.Group, runs int) error {
 	return nil
 }
 
-// measure trains w once over g and returns the global throughput of its measured steps and the
-// all-reduce's share of their time, averaged over the ranks.
-func measure(g dist.Group, w workload) (rate, share float64, err error) {
+// measure trains w once over g and returns the global throughput of its measured steps, and
+// the shares of their time spent in the all-reduces and waiting for them to start, averaged
+// over the ranks.
+func measure(g dist.Group, w workload) (rate, share, wait float64, err error) {
 	tg := &timedGroup{Group: g}
 	var start time.Time
 	var wall time.Duration
@@ -114,14 +120,15 @@ func measure(g dist.Group, w workload) (rate, share float64, err error) {
 		}
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	mine := []float64{tg.spent().Seconds() / wall.Seconds(), wall.Seconds()}
+	reduce, waited := tg.spent()
+	mine := []float64{reduce.Seconds() / wall.Seconds(), waited.Seconds() / wall.Seconds(), wall.Seconds()}
 	if err := g.AllReduceSum64(mine); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	n := float64(g.Size())
-	return float64(w.steps*w.perStep) / (mine[1] / n), mine[0] / n, nil
+	return float64(w.steps*w.perStep) / (mine[2] / n), mine[0] / n, mine[1] / n, nil
 }
 
 // compare trains w over g and alone, as one process with the whole batch, and returns the
@@ -205,39 +212,49 @@ func newW2() (workload, error) {
 	return w, nil
 }
 
-// timedGroup adds up the time spent in the all-reduces of a group.
+// timedGroup adds up, for the all-reduces of a group of several ranks, the time spent in a
+// barrier before each (waiting for the slowest rank) and in the all-reduce itself.
 type timedGroup struct {
 	dist.Group
-	mu sync.Mutex
-	d  time.Duration
+	mu           sync.Mutex
+	reduce, wait time.Duration
 }
 
-func (t *timedGroup) add(since time.Time) {
+// timed runs the barrier and then f, and adds up their times.
+func (t *timedGroup) timed(f func() error) error {
+	start := time.Now()
+	if t.Size() > 1 {
+		if err := t.Barrier(); err != nil {
+			return err
+		}
+	}
+	met := time.Now()
+	err := f()
 	t.mu.Lock()
-	t.d += time.Since(since)
+	t.wait += met.Sub(start)
+	t.reduce += time.Since(met)
 	t.mu.Unlock()
+	return err
 }
 
 func (t *timedGroup) reset() {
 	t.mu.Lock()
-	t.d = 0
+	t.reduce, t.wait = 0, 0
 	t.mu.Unlock()
 }
 
-func (t *timedGroup) spent() time.Duration {
+func (t *timedGroup) spent() (reduce, wait time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.d
+	return t.reduce, t.wait
 }
 
 func (t *timedGroup) AllReduceSum32(buf []float32) error {
-	defer t.add(time.Now())
-	return t.Group.AllReduceSum32(buf)
+	return t.timed(func() error { return t.Group.AllReduceSum32(buf) })
 }
 
 func (t *timedGroup) AllReduceSum64(buf []float64) error {
-	defer t.add(time.Now())
-	return t.Group.AllReduceSum64(buf)
+	return t.timed(func() error { return t.Group.AllReduceSum64(buf) })
 }
 
 func median(v []float64) float64 {
