@@ -3,7 +3,8 @@
 // with an all-reduce before each solver step, as in PyTorch's DistributedDataParallel and
 // Horovod. Look first at Group, the interface of the operations training needs (rank, size,
 // in-place sum all-reduce, broadcast, gather to rank 0, barrier, close, abort), and at Open,
-// which returns the group this process was started in.
+// which returns the group this process was started in. The training loop takes a group with
+// the fit option graph.DataParallel(g), for any model's Fit.
 //
 // There are two implementations. Single is the group of one process, whose operations leave
 // their buffers as they are; it is what a default build (pure Go, no cgo) has. With the build
