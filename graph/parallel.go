@@ -264,7 +264,10 @@ func (r *Run) restoreRanks(g dist.Group, ps *Params) error {
 	if r.pendingRanks == 0 {
 		return nil
 	}
-	if r.pendingRanks != size {
+	switch {
+	case r.pendingRanks == 1 && size > 1:
+		return fmt.Errorf("checkpoint %s was written by one process, this run has %d ranks: resume it in one process", r.pendingFrom, size)
+	case r.pendingRanks != size:
 		return fmt.Errorf("checkpoint %s was written by %d ranks, this run has %d: resume it with as many", r.pendingFrom, r.pendingRanks, size)
 	}
 	if size > 1 {

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -173,6 +174,27 @@ func TestDataParallelCheckpoint(t *testing.T) {
 	if _, err := graph.Fit[graph.Feeds](single, &run, &feedData{batches: dpBatches(t)}, cfg); err == nil ||
 		!strings.Contains(err.Error(), "written by 2 ranks, this run has 1") {
 		t.Errorf("a 2-rank checkpoint resumed by 1 process: %v", err)
+	}
+
+	// A checkpoint of one process, resumed under 2 ranks, is refused on every rank.
+	cfg, _ = graph.NewFitConfig(graph.Steps(1), graph.Solver(solvers.NewAdam(0.01)), graph.Checkpoints(path, 0))
+	if _, err := graph.Fit[graph.Feeds](newDPLearner(t), &graph.Run{}, &feedData{batches: dpBatches(t)}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	err := disttest.RunLocal(2, func(g dist.Group) error {
+		l := newDPLearner(t)
+		var run graph.Run
+		if _, err := graph.LoadCheckpoint(path, l.ps, &run); err != nil {
+			return err
+		}
+		cfg, _ := graph.NewFitConfig(graph.Steps(1), graph.Solver(solvers.NewAdam(0.01)), graph.DataParallel(g))
+		_, err := graph.Fit[graph.Feeds](l, &run, &feedData{batches: dpBatches(t)}, cfg)
+		return err
+	})
+	for r := range 2 {
+		if want := fmt.Sprintf("rank %d: fit: checkpoint %s was written by one process, this run has 2 ranks: resume it in one process", r, path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a checkpoint of one process resumed by 2 ranks: %v, want %q", err, want)
+		}
 	}
 }
 
