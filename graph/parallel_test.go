@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -118,13 +117,8 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 		return err
 	})
 	for r, l := range ranks {
-		for _, e := range one.ps.Entries() {
-			a, b := graph.Float64s(e.Value), graph.Float64s(l.ps.Value(e.Name))
-			for i := range a {
-				if math.Abs(a[i]-b[i]) > 1e-12 {
-					t.Fatalf("rank %d: %s[%d] = %v, one process %v", r, e.Name, i, b[i], a[i])
-				}
-			}
+		if diff, where, err := disttest.MaxDiff(one.ps, l.ps); err != nil || diff > 1e-12 {
+			t.Fatalf("rank %d: differs from one process by %g at %s (%v)", r, diff, where, err)
 		}
 		for _, n := range l.rows {
 			if n != 2 {
