@@ -35,6 +35,51 @@ func (backward) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgoni
 	return nil, fmt.Errorf("second derivatives are not implemented")
 }
 
+// derivative is the backward op of a forward op whose gradient has the shape of the backward
+// op's first input (an elementwise map, softmax, a loss): its name, hash, shape and Do are
+// the same for all of them, what it computes is the forward op's (gradRule).
+type derivative[F gradRule] struct {
+	base
+	backward
+	fwd F
+}
+
+// gradRule is what a forward op tells derivative about its gradient.
+type gradRule interface {
+	fmt.Stringer
+	WriteHash(hash.Hash)
+	// gradTag starts the hash of the backward op, before the forward op's own.
+	gradTag() string
+	// gradArity and gradType are the backward op's number of inputs and type.
+	gradArity() int
+	gradType() hm.Type
+	// gradInto computes the gradient from the backward op's inputs into out (a new tensor
+	// when out is nil); op names the backward op in errors.
+	gradInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error)
+}
+
+func (op derivative[F]) Arity() int     { return op.fwd.gradArity() }
+func (op derivative[F]) Type() hm.Type  { return op.fwd.gradType() }
+func (op derivative[F]) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
+func (op derivative[F]) WriteHash(h hash.Hash) {
+	fmt.Fprint(h, op.fwd.gradTag(), " ")
+	op.fwd.WriteHash(h)
+}
+func (op derivative[F]) Hashcode() uint32 { return hashOf(op) }
+
+func (op derivative[F]) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	return sameShape(op, in)
+}
+
+func (op derivative[F]) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op derivative[F]) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.fwd.gradInto(op, out, in)
+}
+
 // allTrue is a DiffWRT for an op differentiable in all of its n inputs.
 func allTrue(n int) []bool {
 	w := make([]bool, n)
@@ -122,6 +167,37 @@ func denseInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, 
 		out[i] = t
 	}
 	return out, dt, nil
+}
+
+// equalInputs is denseInputs for an op whose n inputs all have one shape.
+func equalInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := denseInputs(op, in, n)
+	if err != nil {
+		return nil, dt, err
+	}
+	for _, t := range ts[1:] {
+		if !t.Shape().Eq(ts[0].Shape()) {
+			return nil, dt, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), t.Shape())
+		}
+	}
+	return ts, dt, nil
+}
+
+// equalShapes checks, in an InferShape call, that the first two inputs have one shape, and
+// returns it.
+func equalShapes(op fmt.Stringer, in []gorgonia.DimSizer) (tensor.Shape, error) {
+	a, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := shapeOf(op, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Eq(b) {
+		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
+	}
+	return a, nil
 }
 
 // sizedInputs is denseInputs for an op whose inputs must hold the elements of the shapes want
