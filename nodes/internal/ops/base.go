@@ -215,6 +215,20 @@ func sizedInputs(op fmt.Stringer, in []gorgonia.Value, want []tensor.Shape) ([]*
 	return ts, dt, nil
 }
 
+// sizedInto is the start of most DoInto methods: the inputs checked by sizedInputs, and the
+// output buffer of the given shape from outputFor.
+func sizedInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, want []tensor.Shape,
+	shape []int) ([]*tensor.Dense, *tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := sizedInputs(op, in, want)
+	if err != nil {
+		return nil, nil, dt, err
+	}
+	if out, err = outputFor(op, out, dt, shape); err != nil {
+		return nil, nil, dt, err
+	}
+	return ts, out, dt, nil
+}
+
 // outputFor returns out, checked to be a tensor of dtype dt and the given shape, or a new
 // zeroed tensor when out is nil: the buffer a DoInto writes (see graph.Preallocator).
 func outputFor(op fmt.Stringer, out *tensor.Dense, dt tensor.Dtype, shape []int) (*tensor.Dense, error) {

@@ -261,11 +261,8 @@ func (op cellWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto writes W_ihᵀ into out and, in float32, packs the weights into the op's buffer.
 func (op cellWeightsOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), []int{op.in, op.g()})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.in, op.g()}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, cellPrepare[float32](op), cellPrepare[float64](op))
@@ -358,11 +355,8 @@ func (op *cellStepOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return 
 
 // DoInto computes the step into out, a (B, P·H) tensor of the inputs' dtype.
 func (op *cellStepOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.stepShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.stepShapes(), op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,

@@ -197,11 +197,8 @@ func (op *cellGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return 
 
 // DoInto computes the packed gradients into out, a vector of cellGradSize elements.
 func (op *cellGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{cellGradSize(op.cellDims)})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{cellGradSize(op.cellDims)}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,
@@ -368,11 +365,8 @@ func (op cellInputGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes dx into out (B, In).
 func (op cellInputGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{op.batch, op.in})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.batch, op.in}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, cellInputGrad[float32](op.cellDims), cellInputGrad[float64](op.cellDims))
@@ -421,11 +415,8 @@ func (op partOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.Do
 
 // DoInto copies the part into out, a tensor of op's shape.
 func (op partOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, []tensor.Shape{{op.total}})
+	ts, out, dt, err := sizedInto(op, out, vs, []tensor.Shape{{op.total}}, op.shape)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.shape); err != nil {
 		return nil, err
 	}
 	n := op.shape.TotalSize()

@@ -83,11 +83,8 @@ func (op *cellWeightGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the weight gradients into out, a vector of op.size() elements.
 func (op *cellWeightGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{op.size()})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.size()}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,
