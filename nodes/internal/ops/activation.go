@@ -61,11 +61,8 @@ func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto applies the activation into out (a new tensor when out is nil).
 func (op activationOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
+	ts, out, dt, err := sameInto(op, out, in, 1)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {
@@ -153,11 +150,8 @@ func (op activationOp) gradType() hm.Type {
 }
 
 func (op activationOp) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := equalInputs(grad, in, 3)
+	ts, out, dt, err := sameInto(grad, out, in, 3)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(grad, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {

@@ -215,6 +215,19 @@ func sizedInputs(op fmt.Stringer, in []gorgonia.Value, want []tensor.Shape) ([]*
 	return ts, dt, nil
 }
 
+// sameInto is the start of the DoInto of an op whose n inputs and output have one shape: the
+// inputs checked by equalInputs, and the output buffer from outputFor.
+func sameInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, n int) ([]*tensor.Dense, *tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := equalInputs(op, in, n)
+	if err != nil {
+		return nil, nil, dt, err
+	}
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, nil, dt, err
+	}
+	return ts, out, dt, nil
+}
+
 // sizedInto is the start of most DoInto methods: the inputs checked by sizedInputs, and the
 // output buffer of the given shape from outputFor.
 func sizedInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, want []tensor.Shape,

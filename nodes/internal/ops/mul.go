@@ -42,11 +42,8 @@ func (op dropMulOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the product into out (a new tensor when out is nil).
 func (op dropMulOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := equalInputs(op, in, 2)
+	ts, out, dt, err := sameInto(op, out, in, 2)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {

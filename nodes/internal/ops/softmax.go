@@ -45,14 +45,11 @@ func (op softmaxOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the softmax into out (a new tensor when out is nil).
 func (op softmaxOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
+	ts, out, dt, err := sameInto(op, out, in, 1)
 	if err != nil {
 		return nil, err
 	}
 	s := ts[0].Shape()
-	if out, err = outputFor(op, out, dt, s); err != nil {
-		return nil, err
-	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
 		softmaxParallel(data[float32](ts[0]), data[float32](out), k, op.log)
@@ -117,14 +114,11 @@ func (op softmaxOp) gradType() hm.Type {
 }
 
 func (op softmaxOp) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := equalInputs(grad, in, 2)
+	ts, out, dt, err := sameInto(grad, out, in, 2)
 	if err != nil {
 		return nil, err
 	}
 	s := ts[0].Shape()
-	if out, err = outputFor(grad, out, dt, s); err != nil {
-		return nil, err
-	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
 		softmaxBackwardParallel(data[float32](ts[0]), data[float32](ts[1]), data[float32](out), k, op.log)
