@@ -313,6 +313,7 @@ func CellStep(kind CellKind, name string, inputs ...*gorgonia.Node) (*gorgonia.N
 // cell's weights op; res is the reserve: the gates of the last run (and tanh(c')), for the
 // backward op. The op is a pointer, so that its reserve stays one.
 type cellStepOp struct {
+	base
 	cellDims
 	w   *cellWeights
 	res cellBuf
@@ -325,10 +326,7 @@ func cellReserve[T Float](op *cellStepOp) []T {
 	return cellBufOf[T](&op.res, op.batch*op.kind.reserved()*op.hidden)
 }
 
-func (op *cellStepOp) ReturnsPtr() bool     { return false }
-func (op *cellStepOp) CallsExtern() bool    { return false }
-func (op *cellStepOp) OverwritesInput() int { return -1 }
-func (op *cellStepOp) Arity() int           { return op.states() + 6 }
+func (op *cellStepOp) Arity() int { return op.states() + 6 }
 
 func (op *cellStepOp) Type() hm.Type {
 	ranks := []int{2, 2}

@@ -153,14 +153,13 @@ func cellGradParts[T Float](d cellDims, v []T) (dh, dc, dgi, dgh []T) {
 // W_hh, the step's output and its gradient. Output, flat: [dh | dc | dG_i | dG_h]
 // (cellGradSize).
 type cellGradOp struct {
+	base
+	backward
 	cellDims
 	fwd *cellStepOp
 }
 
-func (op *cellGradOp) ReturnsPtr() bool     { return false }
-func (op *cellGradOp) CallsExtern() bool    { return false }
-func (op *cellGradOp) OverwritesInput() int { return -1 }
-func (op *cellGradOp) Arity() int           { return op.states() + 3 }
+func (op *cellGradOp) Arity() int { return op.states() + 3 }
 func (op *cellGradOp) Type() hm.Type {
 	ranks := []int{2}
 	if op.kind.HasCell() {
@@ -186,11 +185,6 @@ func (op *cellGradOp) WriteHash(h hash.Hash) { op.writeHash(h, "cellGrad") }
 func (op *cellGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *cellGradOp) String() string {
 	return fmt.Sprintf("%vStepGrad(b=%d, in=%d, h=%d)", op.kind, op.batch, op.in, op.hidden)
-}
-
-func (op *cellGradOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op *cellGradOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
-	return nil, fmt.Errorf("second derivatives are not implemented")
 }
 
 func (op *cellGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.DoInto(nil, vs...) }
