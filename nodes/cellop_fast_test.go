@@ -52,25 +52,19 @@ func TestCellOneHotInputs(t *testing.T) {
 		})
 		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 			t.Run(k.name+"/primitive/"+dt.String(), func(t *testing.T) {
-				fused, prim := cellLossAndGrads(t, k, dt, false), cellLossAndGrads(t, k, dt, true)
-				tol := 1e-12
-				if dt == tensor.Float32 {
-					tol = 2e-5
-				}
-				for i := range fused {
-					if d := math.Abs(fused[i] - prim[i]); d > tol*(1+math.Abs(prim[i])) {
-						t.Fatalf("value %d: fused %v, primitive %v", i, fused[i], prim[i])
-					}
-				}
+				matchFusedPrimitive(t, dt, cellLossAndGrads(t, k, dt, 7, false, cellOneHotFeeds),
+					cellLossAndGrads(t, k, dt, 7, true, cellOneHotFeeds))
 			})
 		}
 	}
 }
 
-// cellLossAndGrads returns the loss Σ proj ⊙ [h_1 .. h_T, (c_T)] of a few steps on one-hot
-// inputs and its gradients with respect to every parameter.
-func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool) []float64 {
-	const batch, in, hidden, steps = 4, 6, 7, 4
+// cellLossAndGrads returns the loss Σ proj ⊙ [h_1 .. h_T, (c_T)] of a few steps on the inputs
+// feedsOf gives and its gradients with respect to every parameter, of the fused cell or of the
+// primitive one.
+func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, hidden int, primitive bool,
+	feedsOf func(*rand.Rand, tensor.Dtype, nodes.Cell, int, int) graph.Feeds) []float64 {
+	const batch, in, steps = 4, 6, 4
 	ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))
 	opts := k.opts
 	if primitive {
@@ -81,7 +75,7 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool)
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	feeds := cellOneHotFeeds(r, dt, cell, batch, steps)
+	feeds := feedsOf(r, dt, cell, batch, steps)
 	b := graph.NewBuilder(ps, graph.Train)
 	y, err := cellUnroll(b, cell, batch, steps)
 	if err != nil {
@@ -110,6 +104,24 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool)
 		vals = append(vals, graph.Float64s(grads[n])...)
 	}
 	return vals
+}
+
+// matchFusedPrimitive fails unless the values of the fused and of the primitive cell agree to
+// rounding (float64) or to float32's precision.
+func matchFusedPrimitive(t *testing.T, dt tensor.Dtype, fused, prim []float64) {
+	t.Helper()
+	tol := 1e-12
+	if dt == tensor.Float32 {
+		tol = 2e-5
+	}
+	if len(fused) != len(prim) {
+		t.Fatalf("fused cell gives %d values, primitive %d", len(fused), len(prim))
+	}
+	for i := range fused {
+		if d := math.Abs(fused[i] - prim[i]); d > tol*(1+math.Abs(prim[i])) {
+			t.Fatalf("value %d: fused %v, primitive %v", i, fused[i], prim[i])
+		}
+	}
 }
 
 // When the loss reads an early step only, the later steps of the chain are never

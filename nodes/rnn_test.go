@@ -14,7 +14,6 @@ import (
 
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellCase describes one kind of cell for table tests.
@@ -140,7 +139,6 @@ func TestCellGradCheck(t *testing.T) {
 // float64, also with 256 hidden units, where the primitive cell's gate blocks start 256
 // columns apart (Gorgonia's Slice would merge them).
 func TestFusedMatchesPrimitive(t *testing.T) {
-	const batch, in, steps = 4, 6, 4
 	type size struct {
 		hidden int
 		dt     tensor.Dtype
@@ -150,58 +148,8 @@ func TestFusedMatchesPrimitive(t *testing.T) {
 		for _, sz := range sizes {
 			hidden, dt := sz.hidden, sz.dt
 			t.Run(fmt.Sprintf("%s/h%d/%v", k.name, hidden, dt), func(t *testing.T) {
-				res := map[bool][]float64{}
-				for _, prim := range []bool{false, true} {
-					ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))
-					opts := k.opts
-					if prim {
-						opts = append(append([]nodes.CellOption{}, opts...), nodes.PrimitiveOps())
-					}
-					cell, err := k.make(ps, "cell", in, hidden, opts...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					r := rand.New(rand.NewPCG(3, 4))
-					feeds := cellFeeds(r, dt, cell, batch, steps)
-					b := graph.NewBuilder(ps, graph.Train)
-					y, err := cellUnroll(b, cell, batch, steps)
-					if err != nil {
-						t.Fatal(err)
-					}
-					proj, _ := b.Input("proj", y.Shape()...)
-					feeds["proj"] = cellRand(r, dt, 1, y.Shape()...)
-					prod, err := gorgonia.HadamardProd(y, proj)
-					if err != nil {
-						t.Fatal(err)
-					}
-					loss, err := gorgonia.Sum(prod)
-					if err != nil {
-						t.Fatal(err)
-					}
-					tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1), graph.WithOutputs(map[string]*gorgonia.Node{"y": y}))
-					if err != nil {
-						t.Fatal(err)
-					}
-					l, grads, err := tr.Gradients(feeds)
-					if err != nil {
-						t.Fatal(err)
-					}
-					vals := []float64{l}
-					for _, n := range ps.Trainable() {
-						vals = append(vals, graph.Float64s(grads[n])...)
-					}
-					res[prim] = vals
-				}
-				tol := 1e-12
-				if dt == tensor.Float32 {
-					tol = 2e-5
-				}
-				a, p := res[false], res[true]
-				for i := range a {
-					if d := math.Abs(a[i] - p[i]); d > tol*(1+math.Abs(p[i])) {
-						t.Fatalf("value %d: fused %v, primitive %v", i, a[i], p[i])
-					}
-				}
+				matchFusedPrimitive(t, dt, cellLossAndGrads(t, k, dt, hidden, false, cellFeeds),
+					cellLossAndGrads(t, k, dt, hidden, true, cellFeeds))
 			})
 		}
 	}
