@@ -11,7 +11,6 @@ import (
 
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellOneHotFeeds are the feeds of cellUnroll with one-hot inputs: each row of x<t> holds a
@@ -83,18 +82,7 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, hidden int, pri
 	}
 	proj, _ := b.Input("proj", y.Shape()...)
 	feeds["proj"] = cellRand(r, dt, 1, y.Shape()...)
-	prod, err := gorgonia.HadamardProd(y, proj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss, err := gorgonia.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := projTrainer(t, b, y, proj, 0.1)
 	l, grads, err := tr.Gradients(feeds)
 	if err != nil {
 		t.Fatal(err)
@@ -279,19 +267,7 @@ func TestCellWeightCopiesFollowUpdates(t *testing.T) {
 				if feeds["proj"] == nil {
 					feeds["proj"] = cellRand(r, tensor.Float32, 1, y.Shape()...)
 				}
-				prod, err := gorgonia.HadamardProd(y, proj)
-				if err != nil {
-					t.Fatal(err)
-				}
-				loss, err := gorgonia.Sum(prod)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.5))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tr
+				return projTrainer(t, b, y, proj, 0.5)
 			}
 			old := trainer()
 			if _, err := old.Step(feeds); err != nil {

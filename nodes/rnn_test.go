@@ -14,6 +14,7 @@ import (
 
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
+	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellCase describes one kind of cell for table tests.
@@ -84,6 +85,25 @@ func cellUnroll(b *graph.Builder, cell nodes.Cell, batch, steps int) (*gorgonia.
 		hs = append(hs, s.C)
 	}
 	return gorgonia.Concat(1, hs...)
+}
+
+// projTrainer returns a trainer, by SGD at rate lr, of the loss Σ y ⊙ proj on b's graph: a
+// loss whose gradient with respect to y is proj.
+func projTrainer(t *testing.T, b *graph.Builder, y, proj *gorgonia.Node, lr float64) *graph.Trainer {
+	t.Helper()
+	prod, err := gorgonia.HadamardProd(y, proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := gorgonia.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(lr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func cellFeeds(r *rand.Rand, dt tensor.Dtype, cell nodes.Cell, batch, steps int) graph.Feeds {
