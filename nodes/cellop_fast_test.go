@@ -198,15 +198,7 @@ func TestConcatRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := prog.Run(feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, w := graph.Float64s(out["y"]), graph.Float64s(ps.Value("w"))
+	got, w := runOutput(t, b, y, feeds), graph.Float64s(ps.Value("w"))
 	for i := 0; i < parts; i++ {
 		x := graph.Float64s(feeds[fmt.Sprintf("x%d", i)])
 		for j, v := range x {

@@ -372,7 +372,12 @@ func TestCellsMatchPyTorch(t *testing.T) {
 func cellRun(t *testing.T, b *graph.Builder, feeds graph.Feeds) []float64 {
 	t.Helper()
 	nodes := b.Graph().AllNodes()
-	y := nodes[len(nodes)-1]
+	return runOutput(t, b, nodes[len(nodes)-1], feeds)
+}
+
+// runOutput compiles b with the output y and returns y's values after one run.
+func runOutput(t *testing.T, b *graph.Builder, y *gorgonia.Node, feeds graph.Feeds) []float64 {
+	t.Helper()
 	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
 	if err != nil {
 		t.Fatal(err)
