@@ -58,9 +58,17 @@ type gradRule interface {
 	gradInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error)
 }
 
-func (op derivative[F]) Arity() int     { return op.fwd.gradArity() }
-func (op derivative[F]) Type() hm.Type  { return op.fwd.gradType() }
-func (op derivative[F]) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
+func (op derivative[F]) Arity() int    { return op.fwd.gradArity() }
+func (op derivative[F]) Type() hm.Type { return op.fwd.gradType() }
+
+// String is "d(f)" for the forward op f, unless f names its gradient itself (gradName).
+func (op derivative[F]) String() string {
+	if n, ok := any(op.fwd).(interface{ gradName() string }); ok {
+		return n.gradName()
+	}
+	return fmt.Sprintf("d(%v)", op.fwd)
+}
+
 func (op derivative[F]) WriteHash(h hash.Hash) {
 	fmt.Fprint(h, op.fwd.gradTag(), " ")
 	op.fwd.WriteHash(h)

@@ -388,6 +388,7 @@ type mseSide struct {
 }
 
 func (op mseSide) String() string        { return fmt.Sprintf("mse·%d", op.sign) }
+func (op mseSide) gradName() string      { return fmt.Sprintf("d(mse)·%d", op.sign) }
 func (op mseSide) WriteHash(h hash.Hash) { fmt.Fprintf(h, "rank=%d sign=%d", op.rank, op.sign) }
 func (op mseSide) gradTag() string       { return "unroll.mse.d" }
 func (op mseSide) gradArity() int        { return 3 }
