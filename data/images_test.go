@@ -274,39 +274,58 @@ func TestImageBatchesEndOfPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	take := func(p *ImagePass, n int) (seen []int) { // up to n batches, all when n <= 0
+	checkEndOfPass(t, b, func(bt *ImageBatch) []int { return bt.Indices })
+}
+
+// batchPass is a pass of an iterator over minibatches of type B.
+type batchPass[B any] interface {
+	Next() (B, bool)
+	Epoch() int
+}
+
+// checkEndOfPass reads six epochs from it, an iterator over 10 items in batches of 4 with the
+// last batch dropped, every other epoch taking NumBatches batches and the others reading to
+// the end of the pass: each epoch must see 8 items, none twice. Then a pass left unfinished
+// must be continued by the next call of Pass, and passes of earlier epochs, or finished ones,
+// give nothing.
+func checkEndOfPass[B any, P batchPass[B]](t *testing.T, it interface {
+	Pass() P
+	Epoch() int
+	NumBatches() int
+}, indices func(B) []int) {
+	t.Helper()
+	take := func(p P, n int) (seen []int) { // up to n batches, all when n <= 0
 		for i := 0; n <= 0 || i < n; i++ {
 			bt, ok := p.Next()
 			if !ok {
 				break
 			}
-			seen = append(seen, bt.Indices...)
+			seen = append(seen, indices(bt)...)
 		}
 		return seen
 	}
 	for epoch := range 6 {
-		n := b.NumBatches()
+		n := it.NumBatches()
 		if epoch%2 == 1 {
 			n = 0 // read to the end of the pass
 		}
-		p := b.Pass()
+		p := it.Pass()
 		seen := take(p, n)
-		if p.Epoch() != epoch || b.Epoch() != epoch || len(seen) != 8 {
-			t.Fatalf("epoch %d: the pass of epoch %d saw %d images, want 8", epoch, p.Epoch(), len(seen))
+		if p.Epoch() != epoch || it.Epoch() != epoch || len(seen) != 8 {
+			t.Fatalf("epoch %d: the pass of epoch %d saw %d items, want 8", epoch, p.Epoch(), len(seen))
 		}
 		if slices.Sort(seen); len(slices.Compact(seen)) != 8 {
-			t.Fatalf("epoch %d: an image came twice", epoch)
+			t.Fatalf("epoch %d: an item came twice", epoch)
 		}
 	}
-	// A pass left unfinished is continued by the next call of Pass; an old pass is over.
-	p := b.Pass()
+	p := it.Pass()
 	first := take(p, 1)
-	q := b.Pass()
+	q := it.Pass()
 	second := take(q, 0)
 	if q.Epoch() != p.Epoch() || len(first)+len(second) != 8 {
 		t.Errorf("an unfinished pass was not continued: %v then %v", first, second)
 	}
-	r := b.Pass()
+	r := it.Pass()
 	if _, ok := p.Next(); ok || r.Epoch() != q.Epoch()+1 {
 		t.Error("a pass of an earlier epoch gave a batch")
 	}

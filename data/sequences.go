@@ -25,18 +25,26 @@ type SequenceSet struct {
 
 // Len returns N, the number of sequences (0 without X).
 func (s *SequenceSet) Len() int {
-	if s == nil || s.X == nil || s.X.Dims() < 1 {
+	if s == nil {
 		return 0
 	}
-	return s.X.Shape()[0]
+	return axisOf(s.X, 0)
 }
 
 // Steps returns T, the length of the sequences (0 without X).
 func (s *SequenceSet) Steps() int {
-	if s == nil || s.X == nil || s.X.Dims() < 2 {
+	if s == nil {
 		return 0
 	}
-	return s.X.Shape()[1]
+	return axisOf(s.X, 1)
+}
+
+// axisOf returns the size of axis i of x, 0 when x is nil or has no axis i.
+func axisOf(x *tensor.Dense, i int) int {
+	if x == nil || x.Dims() <= i {
+		return 0
+	}
+	return x.Shape()[i]
 }
 
 // SequenceBatch is a minibatch of B sequences of a SequenceSet, in the set's layout with B in
@@ -49,18 +57,18 @@ type SequenceBatch struct {
 
 // Size returns B, the number of sequences (0 without X).
 func (b *SequenceBatch) Size() int {
-	if b == nil || b.X == nil || b.X.Dims() < 1 {
+	if b == nil {
 		return 0
 	}
-	return b.X.Shape()[0]
+	return axisOf(b.X, 0)
 }
 
 // Steps returns T, the length of the sequences (0 without X).
 func (b *SequenceBatch) Steps() int {
-	if b == nil || b.X == nil || b.X.Dims() < 2 {
+	if b == nil {
 		return 0
 	}
-	return b.X.Shape()[1]
+	return axisOf(b.X, 1)
 }
 
 // Batch returns the sequences at indices, in that order, as a batch of copies; nil indices

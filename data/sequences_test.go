@@ -103,46 +103,7 @@ func TestSequencesEndOfPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// run takes up to n batches (all when n <= 0) from it, like models/rnn's Run.
-	run := func(it interface {
-		Next() (*SequenceBatch, bool)
-	}, n int) (seen []int) {
-		for i := 0; n <= 0 || i < n; i++ {
-			b, ok := it.Next()
-			if !ok {
-				break
-			}
-			seen = append(seen, b.Indices...)
-		}
-		return seen
-	}
-	for epoch := range 6 {
-		n := s.NumBatches()
-		if epoch%2 == 1 {
-			n = 0 // read to the end of the pass
-		}
-		p := s.Pass()
-		seen := run(p, n)
-		if p.Epoch() != epoch || s.Epoch() != epoch || len(seen) != 8 {
-			t.Fatalf("epoch %d: pass of epoch %d saw %d sequences, want 8", epoch, p.Epoch(), len(seen))
-		}
-		if slices.Sort(seen); len(slices.Compact(seen)) != 8 {
-			t.Fatalf("epoch %d: a sequence came twice", epoch)
-		}
-	}
-
-	// A pass left unfinished is continued by the next call of Pass; an old pass is over.
-	p := s.Pass()
-	first := run(p, 1)
-	q := s.Pass()
-	second := run(q, 0)
-	if q.Epoch() != p.Epoch() || len(first)+len(second) != 8 {
-		t.Errorf("an unfinished pass was not continued: %v then %v", first, second)
-	}
-	r := s.Pass()
-	if _, ok := p.Next(); ok || r.Epoch() != q.Epoch()+1 {
-		t.Error("a pass of an earlier epoch gave a batch")
-	}
+	checkEndOfPass(t, s, func(b *SequenceBatch) []int { return b.Indices })
 }
 
 func TestSequencesShuffle(t *testing.T) {

@@ -189,6 +189,33 @@ func LoadCheckpoint(path string, ps *Params, run *Run) (*Extra, error) {
 // dtypes, finite values, and solver state shaped as the parameters; otherwise nothing is
 // changed and the error lists every difference.
 func (c *Checkpoint) Restore(ps *Params, run *Run) error {
+	if diffs := c.mismatches(ps); len(diffs) > 0 {
+		return fmt.Errorf("checkpoint %s does not match the model: %s", c.Path, strings.Join(diffs, "; "))
+	}
+	rng, err := base64.StdEncoding.DecodeString(c.meta["rng"])
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: random source state: %w", c.Path, err)
+	}
+	probe := NewParams()
+	if err := probe.SetRandState(rng); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
+	}
+	if run != nil {
+		if err := run.restore(c); err != nil {
+			return err
+		}
+	}
+	for _, e := range ps.Entries() {
+		_ = CopyInto(e.Value, c.tensors[e.Name]) // checked above
+	}
+	_ = ps.SetRandState(rng) // checked above
+	return nil
+}
+
+// mismatches lists every difference between the checkpoint and the model of ps: parameters
+// and buffers missing, unexpected, of another dtype or shape, or not finite, then the solver
+// state that fits no parameter; none when Restore may copy it.
+func (c *Checkpoint) mismatches(ps *Params) []string {
 	var diffs []string
 	for _, e := range ps.Entries() {
 		t, ok := c.tensors[e.Name]
@@ -234,27 +261,7 @@ func (c *Checkpoint) Restore(ps *Params, run *Run) error {
 	sort.Strings(unexpected)
 	sort.Strings(solverDiffs)
 	diffs = append(append(diffs, unexpected...), solverDiffs...)
-	if len(diffs) > 0 {
-		return fmt.Errorf("checkpoint %s does not match the model: %s", c.Path, strings.Join(diffs, "; "))
-	}
-	rng, err := base64.StdEncoding.DecodeString(c.meta["rng"])
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: random source state: %w", c.Path, err)
-	}
-	probe := NewParams()
-	if err := probe.SetRandState(rng); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c.Path, err)
-	}
-	if run != nil {
-		if err := run.restore(c); err != nil {
-			return err
-		}
-	}
-	for _, e := range ps.Entries() {
-		_ = CopyInto(e.Value, c.tensors[e.Name]) // checked above
-	}
-	_ = ps.SetRandState(rng) // checked above
-	return nil
+	return diffs
 }
 
 // solverState returns the solver's entries of the checkpoint, or nil when it holds none.

@@ -78,45 +78,9 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 		}
 	}
 	if loss != nil {
-		if loss.Graph() != b.g {
-			return nil, fmt.Errorf("graph: the loss belongs to another graph")
-		}
-		if !loss.IsScalar() {
-			return nil, fmt.Errorf("graph: the loss must be a scalar, it has shape %v", loss.Shape())
-		}
-		p.loss = loss
-		var wrt []*gorgonia.Node
-		for _, name := range b.order {
-			e := b.ps.Get(name)
-			if !e.Trainable {
-				continue
-			}
-			wrt = append(wrt, b.bound[name])
-			p.grads = append(p.grads, gradNode{name: name, param: e, value: tensor.New(tensor.Of(e.Value.Dtype()), tensor.WithShape(e.Value.Shape().Clone()...))})
-		}
-		for _, name := range wrtInputs {
-			in := b.byInput[name]
-			if in == nil {
-				return nil, fmt.Errorf("graph: no input %q to differentiate with respect to", name)
-			}
-			wrt = append(wrt, in.node)
-			p.grads = append(p.grads, gradNode{name: name, value: tensor.New(tensor.Of(b.Dtype()), tensor.WithShape(in.node.Shape().Clone()...))})
-		}
-		if len(wrt) == 0 {
-			return nil, fmt.Errorf("graph: the graph binds no trainable parameter")
-		}
-		b.gradFrom = nextNodeID(b.g)
-		gs, err := gorgonia.Grad(loss, wrt...)
-		if err != nil {
-			return nil, fmt.Errorf("graph: symbolic gradient: %w", err)
-		}
-		if err := jointGradients(b.g, wrt, gs); err != nil {
+		if err := p.differentiate(loss, wrtInputs); err != nil {
 			return nil, err
 		}
-		for i := range p.grads {
-			p.grads[i].node = gs[i]
-		}
-		b.grads = gs
 	}
 	m, err := newMachine(cfg.vm, b.g, p.needed())
 	if err != nil {
@@ -129,6 +93,52 @@ func compile(b *Builder, outputs map[string]*gorgonia.Node, loss *gorgonia.Node,
 	}
 	b.compiled = true
 	return p, nil
+}
+
+// differentiate adds to p's graph the symbolic gradient of loss with respect to every trainable
+// parameter bound in it and to the fed inputs named in wrtInputs (see JointGradOp for the
+// gradients it then replaces), and lists them in p.grads.
+func (p *Program) differentiate(loss *gorgonia.Node, wrtInputs []string) error {
+	if loss.Graph() != p.b.g {
+		return fmt.Errorf("graph: the loss belongs to another graph")
+	}
+	if !loss.IsScalar() {
+		return fmt.Errorf("graph: the loss must be a scalar, it has shape %v", loss.Shape())
+	}
+	p.loss = loss
+	var wrt []*gorgonia.Node
+	for _, name := range p.b.order {
+		e := p.b.ps.Get(name)
+		if !e.Trainable {
+			continue
+		}
+		wrt = append(wrt, p.b.bound[name])
+		p.grads = append(p.grads, gradNode{name: name, param: e, value: tensor.New(tensor.Of(e.Value.Dtype()), tensor.WithShape(e.Value.Shape().Clone()...))})
+	}
+	for _, name := range wrtInputs {
+		in := p.b.byInput[name]
+		if in == nil {
+			return fmt.Errorf("graph: no input %q to differentiate with respect to", name)
+		}
+		wrt = append(wrt, in.node)
+		p.grads = append(p.grads, gradNode{name: name, value: tensor.New(tensor.Of(p.b.Dtype()), tensor.WithShape(in.node.Shape().Clone()...))})
+	}
+	if len(wrt) == 0 {
+		return fmt.Errorf("graph: the graph binds no trainable parameter")
+	}
+	p.b.gradFrom = nextNodeID(p.b.g)
+	gs, err := gorgonia.Grad(loss, wrt...)
+	if err != nil {
+		return fmt.Errorf("graph: symbolic gradient: %w", err)
+	}
+	if err := jointGradients(p.b.g, wrt, gs); err != nil {
+		return err
+	}
+	for i := range p.grads {
+		p.grads[i].node = gs[i]
+	}
+	p.b.grads = gs
+	return nil
 }
 
 // needed lists the nodes a run must compute: outputs, loss, gradients, carried state and

@@ -99,22 +99,8 @@ func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string)
 			return nil, fmt.Errorf("safetensors: tensor %q is nil", n)
 		}
 		begin := int64(data.Len())
-		var dt string
-		switch d := t.Data().(type) {
-		case []float32:
-			dt = "F32"
-			for _, v := range d {
-				_ = binary.Write(&data, binary.LittleEndian, math.Float32bits(v))
-			}
-		case []float64:
-			dt = "F64"
-			for _, v := range d {
-				_ = binary.Write(&data, binary.LittleEndian, math.Float64bits(v))
-			}
-		case []uint8:
-			dt = "U8"
-			data.Write(d)
-		default:
+		dt, ok := writeTensor(&data, t)
+		if !ok {
 			return nil, fmt.Errorf("safetensors: tensor %q has unsupported dtype %v", n, t.Dtype())
 		}
 		shape := []int(t.Shape().Clone())
@@ -138,6 +124,28 @@ func EncodeSafetensors(tensors map[string]*tensor.Dense, meta map[string]string)
 	binary.LittleEndian.PutUint64(out, uint64(len(h)))
 	out = append(out, h...)
 	return append(out, data.Bytes()...), nil
+}
+
+// writeTensor appends t's elements to data, little-endian, and returns the safetensors name of
+// their dtype; ok is false, and nothing written, for a dtype other than float32, float64 and
+// uint8.
+func writeTensor(data *bytes.Buffer, t *tensor.Dense) (dt string, ok bool) {
+	switch d := t.Data().(type) {
+	case []float32:
+		for _, v := range d {
+			_ = binary.Write(data, binary.LittleEndian, math.Float32bits(v))
+		}
+		return "F32", true
+	case []float64:
+		for _, v := range d {
+			_ = binary.Write(data, binary.LittleEndian, math.Float64bits(v))
+		}
+		return "F64", true
+	case []uint8:
+		data.Write(d)
+		return "U8", true
+	}
+	return "", false
 }
 
 // DecodeSafetensors parses a safetensors file's bytes. Anything malformed (a short or
@@ -197,30 +205,12 @@ func decodeRaw(b []byte) (map[string]*tensor.Dense, map[string]string, error) {
 	spans := make([]span, 0, len(raw))
 	tensors := make(map[string]*tensor.Dense, len(raw))
 	for name, r := range raw {
-		var e stEntry
-		if err := json.Unmarshal(r, &e); err != nil {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: bad entry: %w", name, err)
-		}
-		size, ok := stSizes[e.Dtype]
-		if !ok {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.Dtype)
-		}
-		count := int64(1)
-		for _, d := range e.Shape {
-			if d <= 0 || count > math.MaxInt32/int64(d) {
-				return nil, nil, fmt.Errorf("safetensors: tensor %q: unsupported shape %v (sizes must be positive)", name, e.Shape)
-			}
-			count *= int64(d)
-		}
-		begin, end := e.Offsets[0], e.Offsets[1]
-		if begin < 0 || end < begin || end > int64(len(data)) {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) outside the %d data bytes (truncated or corrupt)", name, begin, end, len(data))
-		}
-		if end-begin != count*int64(size) {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, range holds %d", name, e.Shape, e.Dtype, count*int64(size), end-begin)
+		t, begin, end, err := decodeEntry(name, r, data)
+		if err != nil {
+			return nil, nil, err
 		}
 		spans = append(spans, span{name, begin, end})
-		tensors[name] = decodeTensor(e.Dtype, e.Shape, data[begin:end])
+		tensors[name] = t
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].begin < spans[j].begin })
 	var at int64
@@ -234,6 +224,34 @@ func decodeRaw(b []byte) (map[string]*tensor.Dense, map[string]string, error) {
 		return nil, nil, fmt.Errorf("safetensors: %d data bytes but tensors cover %d (truncated or trailing garbage)", len(data), at)
 	}
 	return tensors, meta, nil
+}
+
+// decodeEntry checks the header entry r of tensor name against the data bytes and decodes the
+// tensor; begin and end are its byte range in data.
+func decodeEntry(name string, r json.RawMessage, data []byte) (t *tensor.Dense, begin, end int64, err error) {
+	var e stEntry
+	if err := json.Unmarshal(r, &e); err != nil {
+		return nil, 0, 0, fmt.Errorf("safetensors: tensor %q: bad entry: %w", name, err)
+	}
+	size, ok := stSizes[e.Dtype]
+	if !ok {
+		return nil, 0, 0, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.Dtype)
+	}
+	count := int64(1)
+	for _, d := range e.Shape {
+		if d <= 0 || count > math.MaxInt32/int64(d) {
+			return nil, 0, 0, fmt.Errorf("safetensors: tensor %q: unsupported shape %v (sizes must be positive)", name, e.Shape)
+		}
+		count *= int64(d)
+	}
+	begin, end = e.Offsets[0], e.Offsets[1]
+	if begin < 0 || end < begin || end > int64(len(data)) {
+		return nil, 0, 0, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) outside the %d data bytes (truncated or corrupt)", name, begin, end, len(data))
+	}
+	if end-begin != count*int64(size) {
+		return nil, 0, 0, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, range holds %d", name, e.Shape, e.Dtype, count*int64(size), end-begin)
+	}
+	return decodeTensor(e.Dtype, e.Shape, data[begin:end]), begin, end, nil
 }
 
 // verifyChecksums checks the header and tensor checksums of a file whose header and metadata

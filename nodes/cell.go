@@ -93,23 +93,10 @@ func newCellBase(ps *graph.Params, kind ops.CellKind, name string, in, hidden in
 	}
 	g := kind.Gates() * hidden
 	init := graph.TorchRNN(hidden)
-	bihInit := init
-	bhhInit := init
+	bihInit, bhhInit := init, init
 	if cfg.hasForgetBias {
-		// Draw as usual (so the other parameters do not depend on the option), then set
-		// the forget block [H, 2H).
-		bihInit = func(r *rand.Rand, shape []int, dst []float64) {
-			init(r, shape, dst)
-			for j := hidden; j < 2*hidden; j++ {
-				dst[j] = cfg.forgetBias
-			}
-		}
-		bhhInit = func(r *rand.Rand, shape []int, dst []float64) {
-			init(r, shape, dst)
-			for j := hidden; j < 2*hidden; j++ {
-				dst[j] = 0
-			}
-		}
+		// The forget block [H, 2H) of bias_ih holds the option's value, that of bias_hh 0.
+		bihInit, bhhInit = forgetBlock(init, hidden, cfg.forgetBias), forgetBlock(init, hidden, 0)
 	}
 	for _, p := range []struct {
 		name  string
@@ -126,6 +113,17 @@ func newCellBase(ps *graph.Params, kind ops.CellKind, name string, in, hidden in
 		}
 	}
 	return c, nil
+}
+
+// forgetBlock is init followed by setting the forget block [H, 2H) of an LSTM bias to v: drawn
+// as usual first, so that the other parameters do not depend on the forget-bias option.
+func forgetBlock(init graph.Init, hidden int, v float64) graph.Init {
+	return func(r *rand.Rand, shape []int, dst []float64) {
+		init(r, shape, dst)
+		for j := hidden; j < 2*hidden; j++ {
+			dst[j] = v
+		}
+	}
 }
 
 // label names the cell in errors: its name and suffix, "lstm_l1_reverse".

@@ -12,7 +12,6 @@ import (
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellSize is the size of the cell steps of cellGradientBits.
@@ -71,18 +70,7 @@ func cellGradientBits(t *testing.T, lstm bool, isa compute.ISA, size cellSize) [
 		t.Fatal(err)
 	}
 	proj := rnd("proj", batch*steps, hidden)
-	prod, err := gorgonia.HadamardProd(y, proj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss, err := gorgonia.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := projTrainer(t, b, y, proj, 0.1)
 	l, grads, err := tr.Gradients(feeds)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/unroll-ml/unroll/graph"
 	"github.com/unroll-ml/unroll/nodes"
-	"github.com/unroll-ml/unroll/solvers"
 )
 
 // cellOneHotFeeds are the feeds of cellUnroll with one-hot inputs: each row of x<t> holds a
@@ -52,25 +51,19 @@ func TestCellOneHotInputs(t *testing.T) {
 		})
 		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 			t.Run(k.name+"/primitive/"+dt.String(), func(t *testing.T) {
-				fused, prim := cellLossAndGrads(t, k, dt, false), cellLossAndGrads(t, k, dt, true)
-				tol := 1e-12
-				if dt == tensor.Float32 {
-					tol = 2e-5
-				}
-				for i := range fused {
-					if d := math.Abs(fused[i] - prim[i]); d > tol*(1+math.Abs(prim[i])) {
-						t.Fatalf("value %d: fused %v, primitive %v", i, fused[i], prim[i])
-					}
-				}
+				matchFusedPrimitive(t, dt, cellLossAndGrads(t, k, dt, 7, false, cellOneHotFeeds),
+					cellLossAndGrads(t, k, dt, 7, true, cellOneHotFeeds))
 			})
 		}
 	}
 }
 
-// cellLossAndGrads returns the loss Σ proj ⊙ [h_1 .. h_T, (c_T)] of a few steps on one-hot
-// inputs and its gradients with respect to every parameter.
-func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool) []float64 {
-	const batch, in, hidden, steps = 4, 6, 7, 4
+// cellLossAndGrads returns the loss Σ proj ⊙ [h_1 .. h_T, (c_T)] of a few steps on the inputs
+// feedsOf gives and its gradients with respect to every parameter, of the fused cell or of the
+// primitive one.
+func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, hidden int, primitive bool,
+	feedsOf func(*rand.Rand, tensor.Dtype, nodes.Cell, int, int) graph.Feeds) []float64 {
+	const batch, in, steps = 4, 6, 4
 	ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))
 	opts := k.opts
 	if primitive {
@@ -81,7 +74,7 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool)
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	feeds := cellOneHotFeeds(r, dt, cell, batch, steps)
+	feeds := feedsOf(r, dt, cell, batch, steps)
 	b := graph.NewBuilder(ps, graph.Train)
 	y, err := cellUnroll(b, cell, batch, steps)
 	if err != nil {
@@ -89,18 +82,7 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool)
 	}
 	proj, _ := b.Input("proj", y.Shape()...)
 	feeds["proj"] = cellRand(r, dt, 1, y.Shape()...)
-	prod, err := gorgonia.HadamardProd(y, proj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss, err := gorgonia.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := projTrainer(t, b, y, proj, 0.1)
 	l, grads, err := tr.Gradients(feeds)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +92,24 @@ func cellLossAndGrads(t *testing.T, k cellCase, dt tensor.Dtype, primitive bool)
 		vals = append(vals, graph.Float64s(grads[n])...)
 	}
 	return vals
+}
+
+// matchFusedPrimitive fails unless the values of the fused and of the primitive cell agree to
+// rounding (float64) or to float32's precision.
+func matchFusedPrimitive(t *testing.T, dt tensor.Dtype, fused, prim []float64) {
+	t.Helper()
+	tol := 1e-12
+	if dt == tensor.Float32 {
+		tol = 2e-5
+	}
+	if len(fused) != len(prim) {
+		t.Fatalf("fused cell gives %d values, primitive %d", len(fused), len(prim))
+	}
+	for i := range fused {
+		if d := math.Abs(fused[i] - prim[i]); d > tol*(1+math.Abs(prim[i])) {
+			t.Fatalf("value %d: fused %v, primitive %v", i, fused[i], prim[i])
+		}
+	}
 }
 
 // When the loss reads an early step only, the later steps of the chain are never
@@ -157,92 +157,6 @@ func TestCellLossOnEarlyStep(t *testing.T) {
 	}
 }
 
-// ConcatRows stacks the steps' values time-major, and its gradient (read in place by the cells
-// or copied out otherwise) passes the finite-difference check.
-func TestConcatRows(t *testing.T) {
-	const batch, width, parts = 2, 3, 4
-	r := rand.New(rand.NewPCG(7, 8))
-	feeds := graph.Feeds{}
-	for i := 0; i < parts; i++ {
-		feeds[fmt.Sprintf("x%d", i)] = cellRand(r, tensor.Float64, 1, batch, width)
-	}
-	ps := graph.NewParams(graph.Dtype(tensor.Float64))
-	if _, err := ps.Add("w", []int{batch, width}, graph.Uniform(-1, 1)); err != nil {
-		t.Fatal(err)
-	}
-	build := func(b *graph.Builder) (*gorgonia.Node, error) {
-		w, err := b.Param("w")
-		if err != nil {
-			return nil, err
-		}
-		var xs []*gorgonia.Node
-		for i := 0; i < parts; i++ {
-			x, err := b.Input(fmt.Sprintf("x%d", i), batch, width)
-			if err != nil {
-				return nil, err
-			}
-			if xs = append(xs, x); i%2 == 1 {
-				if xs[i], err = gorgonia.HadamardProd(x, w); err != nil {
-					return nil, err
-				}
-			}
-		}
-		y, err := nodes.ConcatRows(b, "rows", xs) // (parts·B, N)
-		if err != nil {
-			return nil, err
-		}
-		return gorgonia.Square(y)
-	}
-	b := graph.NewBuilder(ps, graph.Eval)
-	y, err := build(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := prog.Run(feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, w := graph.Float64s(out["y"]), graph.Float64s(ps.Value("w"))
-	for i := 0; i < parts; i++ {
-		x := graph.Float64s(feeds[fmt.Sprintf("x%d", i)])
-		for j, v := range x {
-			if i%2 == 1 {
-				v *= w[j]
-			}
-			if g := got[i*batch*width+j]; math.Abs(g-v*v) > 1e-15 {
-				t.Fatalf("row block %d, element %d: got %v, want %v", i, j, g, v*v)
-			}
-		}
-	}
-	if _, err := graph.GradCheck(ps, build, feeds, graph.WithRespectTo("x0", "x3"), graph.MaxPerTensor(0)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestConcatRowsErrors(t *testing.T) {
-	b := graph.NewBuilder(graph.NewParams(), graph.Eval)
-	a, _ := b.Input("a", 2, 3)
-	c, _ := b.Input("c", 3, 3)
-	v, _ := b.Input("v", 3)
-	for _, tc := range []struct {
-		xs   []*gorgonia.Node
-		want string
-	}{
-		{nil, "out: concat rows: no nodes"},
-		{[]*gorgonia.Node{a, nil}, "out: concat rows: node 1 is nil"},
-		{[]*gorgonia.Node{a, v}, "out: concat rows: node 1 must be (batch, width), has shape (3)"},
-		{[]*gorgonia.Node{a, c}, "out: concat rows: node 1 has shape (3, 3), node 0 (2, 3)"},
-	} {
-		if _, err := nodes.ConcatRows(b, "out", tc.xs); err == nil || err.Error() != tc.want {
-			t.Errorf("got %v, want %q", err, tc.want)
-		}
-	}
-}
-
 // The cells keep copies of their weights between the steps of a run (W_ih transposed for
 // one-hot inputs, W_hh packed for the products): after an update, a program that has run
 // before gives the same gradients, bit for bit, as one built afresh.
@@ -267,19 +181,7 @@ func TestCellWeightCopiesFollowUpdates(t *testing.T) {
 				if feeds["proj"] == nil {
 					feeds["proj"] = cellRand(r, tensor.Float32, 1, y.Shape()...)
 				}
-				prod, err := gorgonia.HadamardProd(y, proj)
-				if err != nil {
-					t.Fatal(err)
-				}
-				loss, err := gorgonia.Sum(prod)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.5))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tr
+				return projTrainer(t, b, y, proj, 0.5)
 			}
 			old := trainer()
 			if _, err := old.Step(feeds); err != nil {

@@ -57,15 +57,7 @@ func TestMask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := prog.Run(feeds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := graph.Float64s(out["y"])
+		got := runOutput(t, b, y, feeds)
 		h, hp := graph.Float64s(feeds["h"]), graph.Float64s(feeds["hp"])
 		for i, v := range graph.Float64s(ps.Value("off")) {
 			h[i] += v

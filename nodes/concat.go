@@ -15,26 +15,8 @@ import (
 // along axis 0 is the same function), and the gradient of each part is its row block of the
 // output gradient.
 func ConcatRows(b *graph.Builder, name string, xs []*gorgonia.Node) (*gorgonia.Node, error) {
-	if b == nil {
-		return nil, fmt.Errorf("%s: concat rows: nil builder", name)
-	}
-	if len(xs) == 0 {
-		return nil, fmt.Errorf("%s: concat rows: no nodes", name)
-	}
-	var batch, width int
-	for t, x := range xs {
-		switch {
-		case x == nil:
-			return nil, fmt.Errorf("%s: concat rows: node %d is nil", name, t)
-		case x.Dims() != 2:
-			return nil, fmt.Errorf("%s: concat rows: node %d must be (batch, width), has shape %v", name, t, x.Shape())
-		case x.Dtype() != b.Dtype():
-			return nil, fmt.Errorf("%s: concat rows: node %d is %v, the graph is %v", name, t, x.Dtype(), b.Dtype())
-		case t == 0:
-			batch, width = x.Shape()[0], x.Shape()[1]
-		case x.Shape()[0] != batch || x.Shape()[1] != width:
-			return nil, fmt.Errorf("%s: concat rows: node %d has shape %v, node 0 (%d, %d)", name, t, x.Shape(), batch, width)
-		}
+	if err := checkConcat(b, name, "rows", xs, true); err != nil {
+		return nil, err
 	}
 	y, err := ops.ConcatRows(b.Name(name), xs...) // (T·B, N)
 	if err != nil {
@@ -50,26 +32,8 @@ func ConcatRows(b *graph.Builder, name string, xs []*gorgonia.Node) (*gorgonia.N
 // their bounds truncated to a byte, so the gradients of column blocks whose bounds agree
 // modulo 256 (hidden sizes of 256, say) are merged into one.
 func ConcatCols(b *graph.Builder, name string, xs []*gorgonia.Node) (*gorgonia.Node, error) {
-	if b == nil {
-		return nil, fmt.Errorf("%s: concat columns: nil builder", name)
-	}
-	if len(xs) == 0 {
-		return nil, fmt.Errorf("%s: concat columns: no nodes", name)
-	}
-	var batch int
-	for i, x := range xs {
-		switch {
-		case x == nil:
-			return nil, fmt.Errorf("%s: concat columns: node %d is nil", name, i)
-		case x.Dims() != 2:
-			return nil, fmt.Errorf("%s: concat columns: node %d must be (batch, width), has shape %v", name, i, x.Shape())
-		case x.Dtype() != b.Dtype():
-			return nil, fmt.Errorf("%s: concat columns: node %d is %v, the graph is %v", name, i, x.Dtype(), b.Dtype())
-		case i == 0:
-			batch = x.Shape()[0]
-		case x.Shape()[0] != batch:
-			return nil, fmt.Errorf("%s: concat columns: node %d has %d rows, node 0 %d", name, i, x.Shape()[0], batch)
-		}
+	if err := checkConcat(b, name, "columns", xs, false); err != nil {
+		return nil, err
 	}
 	if len(xs) == 1 {
 		return xs[0], nil
@@ -79,4 +43,34 @@ func ConcatCols(b *graph.Builder, name string, xs []*gorgonia.Node) (*gorgonia.N
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return y, nil
+}
+
+// checkConcat checks the nodes xs that ConcatRows (what = "rows") or ConcatCols ("columns")
+// joins: at least one, each a (batch, width) node of the graph's dtype, all with the rows of
+// the first, and all with its width too when sameWidth.
+func checkConcat(b *graph.Builder, name, what string, xs []*gorgonia.Node, sameWidth bool) error {
+	if b == nil {
+		return fmt.Errorf("%s: concat %s: nil builder", name, what)
+	}
+	if len(xs) == 0 {
+		return fmt.Errorf("%s: concat %s: no nodes", name, what)
+	}
+	var batch, width int
+	for i, x := range xs {
+		switch {
+		case x == nil:
+			return fmt.Errorf("%s: concat %s: node %d is nil", name, what, i)
+		case x.Dims() != 2:
+			return fmt.Errorf("%s: concat %s: node %d must be (batch, width), has shape %v", name, what, i, x.Shape())
+		case x.Dtype() != b.Dtype():
+			return fmt.Errorf("%s: concat %s: node %d is %v, the graph is %v", name, what, i, x.Dtype(), b.Dtype())
+		case i == 0:
+			batch, width = x.Shape()[0], x.Shape()[1]
+		case sameWidth && (x.Shape()[0] != batch || x.Shape()[1] != width):
+			return fmt.Errorf("%s: concat %s: node %d has shape %v, node 0 (%d, %d)", name, what, i, x.Shape(), batch, width)
+		case x.Shape()[0] != batch:
+			return fmt.Errorf("%s: concat %s: node %d has %d rows, node 0 %d", name, what, i, x.Shape()[0], batch)
+		}
+	}
+	return nil
 }

@@ -166,21 +166,87 @@ func TestConcatCols(t *testing.T) {
 	if _, err := graph.GradCheck(ps, build, feeds, graph.WithRespectTo("x"), graph.MaxPerTensor(0)); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// ConcatRows stacks the steps' values time-major, and its gradient (read in place by the cells
+// or copied out otherwise) passes the finite-difference check.
+func TestConcatRows(t *testing.T) {
+	const batch, width, parts = 2, 3, 4
+	r := rand.New(rand.NewPCG(7, 8))
+	feeds := graph.Feeds{}
+	for i := 0; i < parts; i++ {
+		feeds[fmt.Sprintf("x%d", i)] = cellRand(r, tensor.Float64, 1, batch, width)
+	}
+	ps := graph.NewParams(graph.Dtype(tensor.Float64))
+	if _, err := ps.Add("w", []int{batch, width}, graph.Uniform(-1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	build := func(b *graph.Builder) (*gorgonia.Node, error) {
+		w, err := b.Param("w")
+		if err != nil {
+			return nil, err
+		}
+		var xs []*gorgonia.Node
+		for i := 0; i < parts; i++ {
+			x, err := b.Input(fmt.Sprintf("x%d", i), batch, width)
+			if err != nil {
+				return nil, err
+			}
+			if xs = append(xs, x); i%2 == 1 {
+				if xs[i], err = gorgonia.HadamardProd(x, w); err != nil {
+					return nil, err
+				}
+			}
+		}
+		y, err := nodes.ConcatRows(b, "rows", xs) // (parts·B, N)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Square(y)
+	}
+	b := graph.NewBuilder(ps, graph.Eval)
+	y, err := build(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, w := runOutput(t, b, y, feeds), graph.Float64s(ps.Value("w"))
+	for i := 0; i < parts; i++ {
+		x := graph.Float64s(feeds[fmt.Sprintf("x%d", i)])
+		for j, v := range x {
+			if i%2 == 1 {
+				v *= w[j]
+			}
+			if g := got[i*batch*width+j]; math.Abs(g-v*v) > 1e-15 {
+				t.Fatalf("row block %d, element %d: got %v, want %v", i, j, g, v*v)
+			}
+		}
+	}
+	if _, err := graph.GradCheck(ps, build, feeds, graph.WithRespectTo("x0", "x3"), graph.MaxPerTensor(0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ConcatRows and ConcatCols refuse what they cannot join with one message each.
+func TestConcatErrors(t *testing.T) {
 	b := graph.NewBuilder(graph.NewParams(), graph.Eval)
 	a, _ := b.Input("a", 2, 3)
 	c, _ := b.Input("c", 3, 3)
 	v, _ := b.Input("v", 3)
 	for _, tc := range []struct {
-		xs   []*gorgonia.Node
-		want string
+		concat func(*graph.Builder, string, []*gorgonia.Node) (*gorgonia.Node, error)
+		xs     []*gorgonia.Node
+		want   string
 	}{
-		{nil, "out: concat columns: no nodes"},
-		{[]*gorgonia.Node{a, nil}, "out: concat columns: node 1 is nil"},
-		{[]*gorgonia.Node{a, v}, "out: concat columns: node 1 must be (batch, width), has shape (3)"},
-		{[]*gorgonia.Node{a, c}, "out: concat columns: node 1 has 3 rows, node 0 2"},
+		{nodes.ConcatRows, nil, "out: concat rows: no nodes"},
+		{nodes.ConcatRows, []*gorgonia.Node{a, nil}, "out: concat rows: node 1 is nil"},
+		{nodes.ConcatRows, []*gorgonia.Node{a, v}, "out: concat rows: node 1 must be (batch, width), has shape (3)"},
+		{nodes.ConcatRows, []*gorgonia.Node{a, c}, "out: concat rows: node 1 has shape (3, 3), node 0 (2, 3)"},
+		{nodes.ConcatCols, nil, "out: concat columns: no nodes"},
+		{nodes.ConcatCols, []*gorgonia.Node{a, nil}, "out: concat columns: node 1 is nil"},
+		{nodes.ConcatCols, []*gorgonia.Node{a, v}, "out: concat columns: node 1 must be (batch, width), has shape (3)"},
+		{nodes.ConcatCols, []*gorgonia.Node{a, c}, "out: concat columns: node 1 has 3 rows, node 0 2"},
 	} {
-		if _, err := nodes.ConcatCols(b, "out", tc.xs); err == nil || err.Error() != tc.want {
+		if _, err := tc.concat(b, "out", tc.xs); err == nil || err.Error() != tc.want {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
 	}

@@ -87,6 +87,25 @@ func cellUnroll(b *graph.Builder, cell nodes.Cell, batch, steps int) (*gorgonia.
 	return gorgonia.Concat(1, hs...)
 }
 
+// projTrainer returns a trainer, by SGD at rate lr, of the loss Σ y ⊙ proj on b's graph: a
+// loss whose gradient with respect to y is proj.
+func projTrainer(t *testing.T, b *graph.Builder, y, proj *gorgonia.Node, lr float64) *graph.Trainer {
+	t.Helper()
+	prod, err := gorgonia.HadamardProd(y, proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := gorgonia.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(lr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 func cellFeeds(r *rand.Rand, dt tensor.Dtype, cell nodes.Cell, batch, steps int) graph.Feeds {
 	f := graph.Feeds{"h0": cellRand(r, dt, 0.8, batch, cell.HiddenSize())}
 	if cell.HasCell() {
@@ -140,7 +159,6 @@ func TestCellGradCheck(t *testing.T) {
 // float64, also with 256 hidden units, where the primitive cell's gate blocks start 256
 // columns apart (Gorgonia's Slice would merge them).
 func TestFusedMatchesPrimitive(t *testing.T) {
-	const batch, in, steps = 4, 6, 4
 	type size struct {
 		hidden int
 		dt     tensor.Dtype
@@ -150,58 +168,8 @@ func TestFusedMatchesPrimitive(t *testing.T) {
 		for _, sz := range sizes {
 			hidden, dt := sz.hidden, sz.dt
 			t.Run(fmt.Sprintf("%s/h%d/%v", k.name, hidden, dt), func(t *testing.T) {
-				res := map[bool][]float64{}
-				for _, prim := range []bool{false, true} {
-					ps := graph.NewParams(graph.Seed(5), graph.Dtype(dt))
-					opts := k.opts
-					if prim {
-						opts = append(append([]nodes.CellOption{}, opts...), nodes.PrimitiveOps())
-					}
-					cell, err := k.make(ps, "cell", in, hidden, opts...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					r := rand.New(rand.NewPCG(3, 4))
-					feeds := cellFeeds(r, dt, cell, batch, steps)
-					b := graph.NewBuilder(ps, graph.Train)
-					y, err := cellUnroll(b, cell, batch, steps)
-					if err != nil {
-						t.Fatal(err)
-					}
-					proj, _ := b.Input("proj", y.Shape()...)
-					feeds["proj"] = cellRand(r, dt, 1, y.Shape()...)
-					prod, err := gorgonia.HadamardProd(y, proj)
-					if err != nil {
-						t.Fatal(err)
-					}
-					loss, err := gorgonia.Sum(prod)
-					if err != nil {
-						t.Fatal(err)
-					}
-					tr, err := graph.NewTrainer(b, loss, solvers.NewSGD(0.1), graph.WithOutputs(map[string]*gorgonia.Node{"y": y}))
-					if err != nil {
-						t.Fatal(err)
-					}
-					l, grads, err := tr.Gradients(feeds)
-					if err != nil {
-						t.Fatal(err)
-					}
-					vals := []float64{l}
-					for _, n := range ps.Trainable() {
-						vals = append(vals, graph.Float64s(grads[n])...)
-					}
-					res[prim] = vals
-				}
-				tol := 1e-12
-				if dt == tensor.Float32 {
-					tol = 2e-5
-				}
-				a, p := res[false], res[true]
-				for i := range a {
-					if d := math.Abs(a[i] - p[i]); d > tol*(1+math.Abs(p[i])) {
-						t.Fatalf("value %d: fused %v, primitive %v", i, a[i], p[i])
-					}
-				}
+				matchFusedPrimitive(t, dt, cellLossAndGrads(t, k, dt, hidden, false, cellFeeds),
+					cellLossAndGrads(t, k, dt, hidden, true, cellFeeds))
 			})
 		}
 	}
@@ -404,7 +372,12 @@ func TestCellsMatchPyTorch(t *testing.T) {
 func cellRun(t *testing.T, b *graph.Builder, feeds graph.Feeds) []float64 {
 	t.Helper()
 	nodes := b.Graph().AllNodes()
-	y := nodes[len(nodes)-1]
+	return runOutput(t, b, nodes[len(nodes)-1], feeds)
+}
+
+// runOutput compiles b with the output y and returns y's values after one run.
+func runOutput(t *testing.T, b *graph.Builder, y *gorgonia.Node, feeds graph.Feeds) []float64 {
+	t.Helper()
 	prog, err := graph.Compile(b, map[string]*gorgonia.Node{"y": y})
 	if err != nil {
 		t.Fatal(err)

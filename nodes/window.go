@@ -103,39 +103,14 @@ func (c windowConfig) spec(dims, kernel int, strideIsKernel bool) (windowSpec, e
 		s.KH, s.KW = c.kernel[0], c.kernel[1]
 	}
 
-	s.SH, s.SW = 1, 1
-	if strideIsKernel {
+	var err error
+	if len(c.stride) == 0 && strideIsKernel {
 		s.SH, s.SW = s.KH, s.KW
+	} else if s.SH, s.SW, err = axisPair("stride", c.stride, dims); err != nil {
+		return s, err
 	}
-	switch {
-	case len(c.stride) == 0:
-	case len(c.stride) == 1 && dims == 1:
-		s.SW = c.stride[0]
-	case len(c.stride) == 1:
-		s.SH, s.SW = c.stride[0], c.stride[0]
-	case len(c.stride) == 2 && dims == 2:
-		s.SH, s.SW = c.stride[0], c.stride[1]
-	default:
-		return s, fmt.Errorf("stride takes %s, got %d: %s", valueCounts(dims, false), len(c.stride), sizes(c.stride))
-	}
-	if s.SH < 1 || s.SW < 1 {
-		return s, fmt.Errorf("stride must be at least 1, got %s", sizes(c.stride))
-	}
-
-	s.DH, s.DW = 1, 1
-	switch {
-	case len(c.dilation) == 0:
-	case len(c.dilation) == 1 && dims == 1:
-		s.DW = c.dilation[0]
-	case len(c.dilation) == 1:
-		s.DH, s.DW = c.dilation[0], c.dilation[0]
-	case len(c.dilation) == 2 && dims == 2:
-		s.DH, s.DW = c.dilation[0], c.dilation[1]
-	default:
-		return s, fmt.Errorf("dilation takes %s, got %d: %s", valueCounts(dims, false), len(c.dilation), sizes(c.dilation))
-	}
-	if s.DH < 1 || s.DW < 1 {
-		return s, fmt.Errorf("dilation must be at least 1, got %s", sizes(c.dilation))
+	if s.DH, s.DW, err = axisPair("dilation", c.dilation, dims); err != nil {
+		return s, err
 	}
 
 	p := c.padding
@@ -163,6 +138,27 @@ func (c windowConfig) spec(dims, kernel int, strideIsKernel bool) (windowSpec, e
 	}
 	s.same = c.same
 	return s, nil
+}
+
+// axisPair reads a stride or dilation option of a layer with dims spatial axes: none (1, 1),
+// one value for every axis, or one an axis; a 1-D layer's one value is its width's.
+func axisPair(what string, v []int, dims int) (h, w int, err error) {
+	h, w = 1, 1
+	switch {
+	case len(v) == 0:
+	case len(v) == 1 && dims == 1:
+		w = v[0]
+	case len(v) == 1:
+		h, w = v[0], v[0]
+	case len(v) == 2 && dims == 2:
+		h, w = v[0], v[1]
+	default:
+		return 0, 0, fmt.Errorf("%s takes %s, got %d: %s", what, valueCounts(dims, false), len(v), sizes(v))
+	}
+	if h < 1 || w < 1 {
+		return 0, 0, fmt.Errorf("%s must be at least 1, got %s", what, sizes(v))
+	}
+	return h, w, nil
 }
 
 func valueCounts(dims int, padding bool) string {

@@ -44,21 +44,14 @@ func (a *AdaGrad) LR() float64 {
 
 // Step applies one update to every parameter; see the type's documentation.
 func (a *AdaGrad) Step(params []Param) error {
-	lr, err := a.begin(params)
-	if err != nil {
-		return err
-	}
-	lr /= 1 + float64(a.steps)*a.set.lrDecay
-	for _, p := range params {
-		bufs, first := a.buffersOf(p)
+	return a.step(params, func(lr float64, p Param, bufs []*tensor.Dense, first bool) {
+		lr /= 1 + float64(a.steps)*a.set.lrDecay // the step is counted after the update
 		if p.Value.Dtype() == tensor.Float32 {
 			adagradUpdate(a, lr, p, bufs, first, (*tensor.Dense).Float32s)
 		} else {
 			adagradUpdate(a, lr, p, bufs, first, (*tensor.Dense).Float64s)
 		}
-	}
-	a.steps++
-	return nil
+	})
 }
 
 // adagradUpdate applies one update to p. It is portable Go only, as sgdUpdate is: no workload

@@ -60,20 +60,13 @@ func (a *Adam) check() error {
 
 // Step applies one update to every parameter; see the type's documentation.
 func (a *Adam) Step(params []Param) error {
-	lr, err := a.begin(params)
-	if err != nil {
-		return err
-	}
-	for _, p := range params {
-		bufs, _ := a.buffersOf(p)
+	return a.step(params, func(lr float64, p Param, bufs []*tensor.Dense, _ bool) {
 		if p.Value.Dtype() == tensor.Float32 {
 			adamUpdate(a, lr, p, bufs, (*tensor.Dense).Float32s)
 		} else {
 			adamUpdate(a, lr, p, bufs, (*tensor.Dense).Float64s)
 		}
-	}
-	a.steps++
-	return nil
+	})
 }
 
 func adamUpdate[T float](a *Adam, lr float64, p Param, bufs []*tensor.Dense, data func(*tensor.Dense) []T) {

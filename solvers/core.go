@@ -110,6 +110,22 @@ func (c *core) fraction(what string, x float64, closed bool) error {
 	return nil
 }
 
+// step is the Step of every solver: it checks everything (begin), applies update to each
+// parameter with the learning rate of this step, its buffers and whether they were just made,
+// and counts the step.
+func (c *core) step(params []Param, update func(lr float64, p Param, bufs []*tensor.Dense, first bool)) error {
+	lr, err := c.begin(params)
+	if err != nil {
+		return err
+	}
+	for _, p := range params {
+		bufs, first := c.buffersOf(p)
+		update(lr, p, bufs, first)
+	}
+	c.steps++
+	return nil
+}
+
 // begin opens a Step: it checks the settings, every parameter and its buffers, and the
 // learning rate, all before anything changes, and returns the learning rate of this update.
 func (c *core) begin(params []Param) (float64, error) {

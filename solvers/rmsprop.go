@@ -48,20 +48,13 @@ func (r *RMSProp) check() error {
 
 // Step applies one update to every parameter; see the type's documentation.
 func (r *RMSProp) Step(params []Param) error {
-	lr, err := r.begin(params)
-	if err != nil {
-		return err
-	}
-	for _, p := range params {
-		bufs, _ := r.buffersOf(p)
+	return r.step(params, func(lr float64, p Param, bufs []*tensor.Dense, _ bool) {
 		if p.Value.Dtype() == tensor.Float32 {
 			rmspropUpdate(r, lr, p, bufs, (*tensor.Dense).Float32s)
 		} else {
 			rmspropUpdate(r, lr, p, bufs, (*tensor.Dense).Float64s)
 		}
-	}
-	r.steps++
-	return nil
+	})
 }
 
 // rmspropUpdate applies one update to p. It is portable Go only, as sgdUpdate is: no workload

@@ -48,20 +48,13 @@ func (s *SGD) check() error {
 
 // Step applies one update to every parameter; see the type's documentation.
 func (s *SGD) Step(params []Param) error {
-	lr, err := s.begin(params)
-	if err != nil {
-		return err
-	}
-	for _, p := range params {
-		bufs, first := s.buffersOf(p)
+	return s.step(params, func(lr float64, p Param, bufs []*tensor.Dense, first bool) {
 		if p.Value.Dtype() == tensor.Float32 {
 			sgdUpdate(&s.set, lr, p, bufs, first, (*tensor.Dense).Float32s)
 		} else {
 			sgdUpdate(&s.set, lr, p, bufs, first, (*tensor.Dense).Float64s)
 		}
-	}
-	s.steps++
-	return nil
+	})
 }
 
 // sgdUpdate applies one update to p. It is portable Go only: no workload of bench/WORKLOADS.md

@@ -224,68 +224,18 @@ func (n *Net) build(b *graph.Builder, batch, k int, init []nodes.State, hook sta
 	if k < 1 {
 		return nil, fmt.Errorf("%s: %d steps: need at least 1", l, k)
 	}
-	xs := make([]*gorgonia.Node, k)
-	var masks []*gorgonia.Node
-	if n.cfg.masked {
-		masks = make([]*gorgonia.Node, k)
-	}
-	for t := 0; t < k; t++ {
-		var err error
-		if n.embed != nil {
-			ids, err := b.Input(stepName("x", t), batch) // (B)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", l, err)
-			}
-			if xs[t], err = n.embed.Forward(b, ids); err != nil { // (B, in)
-				return nil, err
-			}
-		} else if xs[t], err = b.Input(stepName("x", t), batch, n.in); err != nil {
-			return nil, fmt.Errorf("%s: %w", l, err)
-		}
-		if masks != nil {
-			if masks[t], err = b.Input(stepName("mask", t), batch); err != nil {
-				return nil, fmt.Errorf("%s: %w", l, err)
-			}
-		}
+	xs, masks, err := n.stepInputs(b, batch, k)
+	if err != nil {
+		return nil, err
 	}
 	u, err := n.rec.forward(b, xs, init, masks, hook)
 	if err != nil {
 		return nil, err
 	}
 	seq := &Seq{Unrolled: u}
-	var feat *gorgonia.Node // the head's input
-	rows := batch
-	switch n.cfg.readout {
-	case EveryStep:
-		rows = batch * k
-		if feat, err = concatRows(b, l+".outputs", u.Outputs); err != nil { // (k·B, OutputSize), time-major
-			return nil, fmt.Errorf("%s: %w", l, err)
-		}
-	case LastState:
-		D := n.rec.Directions()
-		top := u.Final[len(u.Final)-D:]
-		if D == 1 {
-			feat = top[0].H
-		} else if feat, err = nodes.ConcatCols(b, l+".last", []*gorgonia.Node{top[0].H, top[1].H}); err != nil { // (B, 2H)
-			return nil, fmt.Errorf("%s: %w", l, err)
-		}
-	case MeanPool:
-		// Σ_t (m_t / Σ_s m_s) O_t with the weights fed per step: pool<t>, (B).
-		for t, o := range u.Outputs {
-			w, err := b.Input(stepName("pool", t), batch)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", l, err)
-			}
-			wo, err := nodes.MaskRows(b, l+".pool", o, w)
-			if err != nil {
-				return nil, err
-			}
-			if feat == nil {
-				feat = wo
-			} else if feat, err = gorgonia.Add(feat, wo); err != nil {
-				return nil, fmt.Errorf("%s: %w", l, err)
-			}
-		}
+	feat, rows, err := n.readout(b, u, batch, k) // the head's input
+	if err != nil {
+		return nil, err
 	}
 	pred, err := n.head.Forward(b, feat) // (rows, out)
 	if err != nil {
@@ -296,6 +246,75 @@ func (n *Net) build(b *graph.Builder, batch, k int, init []nodes.State, hook sta
 		return nil, fmt.Errorf("%s: %w", l, err)
 	}
 	return seq, nil
+}
+
+// stepInputs adds the inputs of k steps of a batch: x<t>, ids (B) through the embedding or
+// vectors (B, in), and mask<t> (B) when the net is masked.
+func (n *Net) stepInputs(b *graph.Builder, batch, k int) (xs, masks []*gorgonia.Node, err error) {
+	l := n.label()
+	xs = make([]*gorgonia.Node, k)
+	if n.cfg.masked {
+		masks = make([]*gorgonia.Node, k)
+	}
+	for t := 0; t < k; t++ {
+		if n.embed != nil {
+			ids, err := b.Input(stepName("x", t), batch) // (B)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", l, err)
+			}
+			if xs[t], err = n.embed.Forward(b, ids); err != nil { // (B, in)
+				return nil, nil, err
+			}
+		} else if xs[t], err = b.Input(stepName("x", t), batch, n.in); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", l, err)
+		}
+		if masks != nil {
+			if masks[t], err = b.Input(stepName("mask", t), batch); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", l, err)
+			}
+		}
+	}
+	return xs, masks, nil
+}
+
+// readout returns what the head reads of the unrolled net u (see Readout) and its rows:
+// k·batch for EveryStep (time-major), batch otherwise.
+func (n *Net) readout(b *graph.Builder, u *Unrolled, batch, k int) (feat *gorgonia.Node, rows int, err error) {
+	l := n.label()
+	rows = batch
+	switch n.cfg.readout {
+	case EveryStep:
+		rows = batch * k
+		if feat, err = concatRows(b, l+".outputs", u.Outputs); err != nil { // (k·B, OutputSize), time-major
+			return nil, 0, fmt.Errorf("%s: %w", l, err)
+		}
+	case LastState:
+		D := n.rec.Directions()
+		top := u.Final[len(u.Final)-D:]
+		if D == 1 {
+			feat = top[0].H
+		} else if feat, err = nodes.ConcatCols(b, l+".last", []*gorgonia.Node{top[0].H, top[1].H}); err != nil { // (B, 2H)
+			return nil, 0, fmt.Errorf("%s: %w", l, err)
+		}
+	case MeanPool:
+		// Σ_t (m_t / Σ_s m_s) O_t with the weights fed per step: pool<t>, (B).
+		for t, o := range u.Outputs {
+			w, err := b.Input(stepName("pool", t), batch)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", l, err)
+			}
+			wo, err := nodes.MaskRows(b, l+".pool", o, w)
+			if err != nil {
+				return nil, 0, err
+			}
+			if feat == nil {
+				feat = wo
+			} else if feat, err = gorgonia.Add(feat, wo); err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", l, err)
+			}
+		}
+	}
+	return feat, rows, nil
 }
 
 func stepName(what string, t int) string { return fmt.Sprintf("%s%d", what, t) }

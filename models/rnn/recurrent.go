@@ -298,46 +298,9 @@ func (r *Recurrent) forward(b *graph.Builder, xs []*gorgonia.Node, init []nodes.
 	for l := 0; l < r.layers; l++ {
 		hs := make([][]*gorgonia.Node, D)
 		for d := 0; d < D; d++ {
-			k := l*D + d
-			cell, lab := r.cells[l][d], r.label(l, d)
-			s := nodes.State{}
-			if init != nil {
-				s = init[k]
-			} else if s, err = nodes.ZeroState(b, lab, cell, batch); err != nil {
+			if hs[d], err = r.direction(b, l, d, in, init, batch, mask, hook, u); err != nil {
 				return nil, err
 			}
-			if hook != nil {
-				if s, err = hook(l, d, -1, s); err != nil {
-					return nil, err
-				}
-			}
-			u.Initial[k] = s
-			u.States[k] = make([]nodes.State, T)
-			hs[d] = make([]*gorgonia.Node, T)
-			for i := 0; i < T; i++ {
-				t := i
-				if d == 1 {
-					t = T - 1 - i
-				}
-				next, err := cell.Step(b, in[t], s)
-				if err != nil {
-					return nil, fmt.Errorf("%s: step %d: %w", r.name, t, err)
-				}
-				if mask != nil {
-					if next, err = nodes.MaskState(b, lab, next, s, mask[t]); err != nil {
-						return nil, fmt.Errorf("%s: step %d: %w", r.name, t, err)
-					}
-				}
-				if hook != nil {
-					if next, err = hook(l, d, t, next); err != nil {
-						return nil, err
-					}
-				}
-				s = next
-				u.States[k][t] = s
-				hs[d][t] = s.H
-			}
-			u.Final[k] = s
 		}
 		out := hs[0]
 		if D == 2 {
@@ -368,6 +331,55 @@ func (r *Recurrent) forward(b *graph.Builder, xs []*gorgonia.Node, init []nodes.
 		}
 	}
 	return u, nil
+}
+
+// direction unrolls the cell of layer l in direction d (1: backward in time) over the inputs in,
+// from its initial state (init's, or zero), records its states in u, and returns its hidden
+// states in time order.
+func (r *Recurrent) direction(b *graph.Builder, l, d int, in []*gorgonia.Node, init []nodes.State, batch int,
+	mask []*gorgonia.Node, hook stateHook, u *Unrolled) ([]*gorgonia.Node, error) {
+	T, k := len(in), l*r.Directions()+d
+	cell, lab := r.cells[l][d], r.label(l, d)
+	s := nodes.State{}
+	var err error
+	if init != nil {
+		s = init[k]
+	} else if s, err = nodes.ZeroState(b, lab, cell, batch); err != nil {
+		return nil, err
+	}
+	if hook != nil {
+		if s, err = hook(l, d, -1, s); err != nil {
+			return nil, err
+		}
+	}
+	u.Initial[k] = s
+	u.States[k] = make([]nodes.State, T)
+	hs := make([]*gorgonia.Node, T)
+	for i := 0; i < T; i++ {
+		t := i
+		if d == 1 {
+			t = T - 1 - i
+		}
+		next, err := cell.Step(b, in[t], s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: step %d: %w", r.name, t, err)
+		}
+		if mask != nil {
+			if next, err = nodes.MaskState(b, lab, next, s, mask[t]); err != nil {
+				return nil, fmt.Errorf("%s: step %d: %w", r.name, t, err)
+			}
+		}
+		if hook != nil {
+			if next, err = hook(l, d, t, next); err != nil {
+				return nil, err
+			}
+		}
+		s = next
+		u.States[k][t] = s
+		hs[t] = s.H
+	}
+	u.Final[k] = s
+	return hs, nil
 }
 
 // check validates Forward's arguments and returns the batch size.

@@ -17,22 +17,29 @@ import "fmt"
 // return errors.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkArgs("Sgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	checked("Sgemm", sgemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Dgemm is Sgemm in double precision. It favours exactness of meaning over
 // speed: it serves gradient checks and reference computations.
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
 	b []float64, ldb int, beta float64, c []float64, ldc int) {
-	checkArgs("Dgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	checked("Dgemm", dgemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmFunc is the signature of Sgemm and Dgemm, and of what computes them.
+type gemmFunc[T float] func(transA, transB bool, m, n, k int, alpha T, a []T, lda int,
+	b []T, ldb int, beta T, c []T, ldc int)
+
+// checked calls run, the computation behind the exported fn, once the
+// arguments are checked (checkArgs) and C is not empty.
+func checked[T float](fn string, run gemmFunc[T], transA, transB bool, m, n, k int, alpha T,
+	a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	checkArgs(fn, transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // checkArgs panics unless the arguments describe matrices that lie inside

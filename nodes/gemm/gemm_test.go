@@ -382,13 +382,8 @@ func bitsEqual32(x, y []float32) (int, bool) {
 	return -1, true
 }
 
-var determinismSizes = [][3]int{
-	{257, 131, 301}, {1001, 37, 129}, {31, 1000, 77}, {97, 83, 800}, {7, 300, 5}, {600, 3, 400},
-}
-
-// TestDeterminismThreads compares Sgemm with one and two goroutines bit for
-// bit, on each instruction set.
-func TestDeterminismThreads(t *testing.T) {
+// onEachISA runs test as a subtest on each instruction set the machine has, that set chosen.
+func onEachISA(t *testing.T, test func(*testing.T)) {
 	for _, isa := range compute.Each() {
 		t.Run(isa.String(), func(t *testing.T) {
 			prev, err := compute.SetISA(isa)
@@ -396,9 +391,19 @@ func TestDeterminismThreads(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer compute.SetISA(prev)
-			determinismThreads(t)
+			test(t)
 		})
 	}
+}
+
+var determinismSizes = [][3]int{
+	{257, 131, 301}, {1001, 37, 129}, {31, 1000, 77}, {97, 83, 800}, {7, 300, 5}, {600, 3, 400},
+}
+
+// TestDeterminismThreads compares Sgemm with one and two goroutines bit for
+// bit, on each instruction set.
+func TestDeterminismThreads(t *testing.T) {
+	onEachISA(t, determinismThreads)
 }
 
 func determinismThreads(t *testing.T) {

@@ -41,14 +41,14 @@ type kernel[T float] struct {
 	direct            func(k int, a []T, rs, ks int, bp, c []T, ldc int, alpha, beta T, rows, cols int)
 	directA, directAT bool
 	// packA, if set, packs a panel of A: kb groups of mr values into d,
-	// group p holding column p of rows off/lda.. (value r at a[off+r*lda+p])
-	// or, when trans, a[off+p*lda+r], for r < n, and zeros for n <= r < mr.
-	// It is called with n == mr, and with n < mr when trans. packB likewise
+	// value r of group p at a[off+p*lda+r] when contiguous (op(A) = Aᵀ) or
+	// a[off+r*lda+p] when not, for r < n, and zeros for n <= r < mr. It is
+	// called with n == mr, and with n < mr when contiguous. packB likewise
 	// packs a panel of n <= nr columns of op(B): value j of group p at
-	// b[off+p*ldb+j] or, when trans, b[off+j*ldb+p]; it is called with
-	// n == nr, and with n < nr when !trans. When nil, portable Go code packs.
-	packA func(d, a []T, lda int, trans bool, off, kb, n int)
-	packB func(d, b []T, ldb int, trans bool, off, kb, n int)
+	// b[off+p*ldb+j] when contiguous (op(B) = B) or b[off+j*ldb+p]. When
+	// nil, portable Go code packs.
+	packA func(d, a []T, lda int, contiguous bool, off, kb, n int)
+	packB func(d, b []T, ldb int, contiguous bool, off, kb, n int)
 }
 
 // genericKernel32 and genericKernel64 are the portable Go micro-kernels.

@@ -70,53 +70,57 @@ func spackContigMask16(d, s *float32, ld, kb, n int)
 func spackContigMask6(d, s *float32, ld, kb, n int)
 
 // spackA6 packs a 6-row panel of A with the assembly routines (see
-// kernel.packA); n < 6 only when trans. The columns that the 8-wide transposes leave are packed in
-// Go.
-func spackA6(d, a []float32, lda int, trans bool, off, kb, n int) {
-	d = d[:6*kb]
-	if trans {
-		_ = a[off+(kb-1)*lda+n-1]
-		if n == 6 {
-			spackContig6(&d[0], &a[off], lda, kb)
-		} else {
-			spackContigMask6(&d[0], &a[off], lda, kb, n)
-		}
-		return
-	}
-	_ = a[off+5*lda+kb-1]
-	chunks := kb / 8
-	if chunks > 0 {
-		spackStrided6(&d[0], &a[off], lda, chunks)
-	}
-	for p := 8 * chunks; p < kb; p++ {
-		g := d[6*p : 6*p+6 : 6*p+6]
-		o := off + p
-		g[0], g[1], g[2], g[3], g[4], g[5] = a[o], a[o+lda], a[o+2*lda], a[o+3*lda], a[o+4*lda], a[o+5*lda]
-	}
+// kernel.packA).
+func spackA6(d, a []float32, lda int, contiguous bool, off, kb, n int) {
+	spackPanel(d, a, lda, contiguous, off, kb, n, 6, spackContigN6, spackStrided6)
 }
 
 // spackB16 packs a 16-column panel of op(B) with the assembly routines
-// (see kernel.packB); n < 16 only when !trans.
-func spackB16(d, b []float32, ldb int, trans bool, off, kb, n int) {
-	d = d[:16*kb]
-	if !trans {
-		_ = b[off+(kb-1)*ldb+n-1]
-		if n == 16 {
-			spackContig16(&d[0], &b[off], ldb, kb)
-		} else {
-			spackContigMask16(&d[0], &b[off], ldb, kb, n)
-		}
+// (see kernel.packB).
+func spackB16(d, b []float32, ldb int, contiguous bool, off, kb, n int) {
+	spackPanel(d, b, ldb, contiguous, off, kb, n, 16, spackContigN16, spackStrided16)
+}
+
+// spackContigN6 and spackContigN16 pack kb contiguous groups of n values
+// (see spackContigMask6 and spackContigMask16), without the mask when n is
+// the whole width.
+func spackContigN6(d, s *float32, ld, kb, n int) {
+	if n == 6 {
+		spackContig6(d, s, ld, kb)
+	} else {
+		spackContigMask6(d, s, ld, kb, n)
+	}
+}
+
+func spackContigN16(d, s *float32, ld, kb, n int) {
+	if n == 16 {
+		spackContig16(d, s, ld, kb)
+	} else {
+		spackContigMask16(d, s, ld, kb, n)
+	}
+}
+
+// spackPanel packs a panel of w values a group (see kernel.packA) with the
+// assembly routines of one width: contig packs kb contiguous groups of n
+// values, zeros after them; strided packs the first 8*chunks groups of a
+// strided panel, and the groups the 8-wide transposes leave are packed in Go.
+func spackPanel(d, s []float32, ld int, contiguous bool, off, kb, n, w int,
+	contig func(d, s *float32, ld, kb, n int), strided func(d, s *float32, ld, chunks int)) {
+	d = d[:w*kb]
+	if contiguous {
+		_ = s[off+(kb-1)*ld+n-1]
+		contig(&d[0], &s[off], ld, kb, n)
 		return
 	}
-	_ = b[off+15*ldb+kb-1]
+	_ = s[off+(w-1)*ld+kb-1]
 	chunks := kb / 8
 	if chunks > 0 {
-		spackStrided16(&d[0], &b[off], ldb, chunks)
+		strided(&d[0], &s[off], ld, chunks)
 	}
 	for p := 8 * chunks; p < kb; p++ {
-		g := d[16*p : 16*p+16 : 16*p+16]
-		for j := range g {
-			g[j] = b[off+j*ldb+p]
+		g := d[w*p : w*p+w : w*p+w]
+		for r := range g {
+			g[r] = s[off+r*ld+p]
 		}
 	}
 }

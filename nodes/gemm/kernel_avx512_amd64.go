@@ -84,46 +84,12 @@ func spackStrided8(d, s *float32, ld, chunks int)
 //go:noescape
 func spackStrided32(d, s *float32, ld, chunks int)
 
-// spackA8 packs an 8-row panel of A (see kernel.packA); n < 8 only when
-// trans. The columns that the 8-wide transposes leave are packed in Go.
-func spackA8(d, a []float32, lda int, trans bool, off, kb, n int) {
-	d = d[:8*kb]
-	if trans {
-		_ = a[off+(kb-1)*lda+n-1]
-		spackContig8(&d[0], &a[off], lda, kb, n)
-		return
-	}
-	_ = a[off+7*lda+kb-1]
-	chunks := kb / 8
-	if chunks > 0 {
-		spackStrided8(&d[0], &a[off], lda, chunks)
-	}
-	for p := 8 * chunks; p < kb; p++ {
-		g := d[8*p : 8*p+8 : 8*p+8]
-		for r := range g {
-			g[r] = a[off+r*lda+p]
-		}
-	}
+// spackA8 packs an 8-row panel of A (see kernel.packA).
+func spackA8(d, a []float32, lda int, contiguous bool, off, kb, n int) {
+	spackPanel(d, a, lda, contiguous, off, kb, n, 8, spackContig8, spackStrided8)
 }
 
-// spackB32 packs a 32-column panel of op(B) (see kernel.packB); n < 32
-// only when !trans.
-func spackB32(d, b []float32, ldb int, trans bool, off, kb, n int) {
-	d = d[:32*kb]
-	if !trans {
-		_ = b[off+(kb-1)*ldb+n-1]
-		spackContig32(&d[0], &b[off], ldb, kb, n)
-		return
-	}
-	_ = b[off+31*ldb+kb-1]
-	chunks := kb / 8
-	if chunks > 0 {
-		spackStrided32(&d[0], &b[off], ldb, chunks)
-	}
-	for p := 8 * chunks; p < kb; p++ {
-		g := d[32*p : 32*p+32 : 32*p+32]
-		for j := range g {
-			g[j] = b[off+j*ldb+p]
-		}
-	}
+// spackB32 packs a 32-column panel of op(B) (see kernel.packB).
+func spackB32(d, b []float32, ldb int, contiguous bool, off, kb, n int) {
+	spackPanel(d, b, ldb, contiguous, off, kb, n, 32, spackContig32, spackStrided32)
 }

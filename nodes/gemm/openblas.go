@@ -35,29 +35,26 @@ var openblasGrid = kernel[float32]{mr: 6, nr: 16, mc: 144, kc: 384, nc: 3072}
 
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	kern := &openblasGrid
-	pm, pn := partition(m, n, k, kern, openblasParts)
-	inParts(pm, pn, m, n, kern.mr, kern.nr, func(i0, i1, j0, j1 int) {
-		ao, bo := operandOffsets(transA, transB, i0, j0, lda, ldb)
-		cblas.Sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[ao:], lda, b[bo:], ldb, beta, c[i0*ldc+j0:], ldc)
-	})
+	inOpenBLAS(&openblasGrid, cblas.Sgemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
 	b []float64, ldb int, beta float64, c []float64, ldc int) {
+	inOpenBLAS(&genericKernel64, cblas.Dgemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// inOpenBLAS computes a call in parts cut along the tile grid of kern, one
+// call of call (cblas.Sgemm or cblas.Dgemm) a part.
+func inOpenBLAS[T float](kern *kernel[T], call gemmFunc[T], transA, transB bool, m, n, k int,
+	alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := &genericKernel64
 	pm, pn := partition(m, n, k, kern, openblasParts)
 	inParts(pm, pn, m, n, kern.mr, kern.nr, func(i0, i1, j0, j1 int) {
 		ao, bo := operandOffsets(transA, transB, i0, j0, lda, ldb)
-		cblas.Dgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[ao:], lda, b[bo:], ldb, beta, c[i0*ldc+j0:], ldc)
+		call(transA, transB, i1-i0, j1-j0, k, alpha, a[ao:], lda, b[bo:], ldb, beta, c[i0*ldc+j0:], ldc)
 	})
 }
 

@@ -5,23 +5,8 @@ package gemm
 // kb consecutive groups of mr values (column p of the panel at dst[t*mr*kb +
 // p*mr:]); rows past mb are zero.
 func packA[T float](kern *kernel[T], dst, a []T, lda int, trans bool, i0, mb, p0, kb int) {
-	mr := kern.mr
-	for ir := 0; ir < mb; ir += mr {
-		rows := min(mr, mb-ir)
-		d := dst[ir*kb : ir*kb+mr*kb]
-		i := i0 + ir
-		switch {
-		case trans && kern.packA != nil:
-			kern.packA(d, a, lda, true, p0*lda+i, kb, rows)
-		case trans:
-			// op(A)[i][p] = a[p*lda+i]: each column is contiguous.
-			packContiguous(d, a, lda, p0*lda+i, kb, rows, mr)
-		case rows == mr && kern.packA != nil:
-			kern.packA(d, a, lda, false, i*lda+p0, kb, mr)
-		default:
-			packStrided(d, a, lda, i*lda+p0, kb, rows, mr)
-		}
-	}
+	// op(A)[i][p] is a[i*lda+p], or a[p*lda+i] (contiguous along i) when trans.
+	packPanels(kern.packA, kern.mr, trans, dst, a, lda, i0, mb, p0, kb)
 }
 
 // packB copies the kb x nb block of op(B) that starts at row p0 and column
@@ -29,22 +14,30 @@ func packA[T float](kern *kernel[T], dst, a []T, lda int, trans bool, i0, mb, p0
 // as kb consecutive groups of nr values (row p of the panel at dst[t*nr*kb +
 // p*nr:]); columns past nb are zero.
 func packB[T float](kern *kernel[T], dst, b []T, ldb int, trans bool, p0, kb, j0, nb int) {
-	nr := kern.nr
-	for jr := 0; jr < nb; jr += nr {
-		cols := min(nr, nb-jr)
-		d := dst[jr*kb : jr*kb+nr*kb]
-		j := j0 + jr
+	// op(B)[p][j] is b[p*ldb+j] (contiguous along j), or b[j*ldb+p] when trans.
+	packPanels(kern.packB, kern.nr, !trans, dst, b, ldb, j0, nb, p0, kb)
+}
+
+// packPanels packs n lines of an operand (rows of op(A) or columns of op(B)),
+// l0 .. l0+n-1, over the depth p0 .. p0+kb-1, into ceil(n/w) panels of w
+// lines: panel t at dst[t*w*kb:] holds kb groups of w values, zeros past n.
+// Line l at depth p is src[p*ld+l] when contiguous, else src[l*ld+p]. pack is
+// the kernel's routine (kernel.packA or packB), nil for the portable code.
+func packPanels[T float](pack func(d, s []T, ld int, contiguous bool, off, kb, n int), w int,
+	contiguous bool, dst, src []T, ld, l0, n, p0, kb int) {
+	for lr := 0; lr < n; lr += w {
+		lines := min(w, n-lr)
+		d := dst[lr*kb : lr*kb+w*kb]
+		l := l0 + lr
 		switch {
-		case !trans && kern.packB != nil:
-			kern.packB(d, b, ldb, false, p0*ldb+j, kb, cols)
-		case !trans:
-			// op(B)[p][j] = b[p*ldb+j]: each row is contiguous.
-			packContiguous(d, b, ldb, p0*ldb+j, kb, cols, nr)
-		case cols == nr && kern.packB != nil:
-			kern.packB(d, b, ldb, true, j*ldb+p0, kb, nr)
+		case contiguous && pack != nil:
+			pack(d, src, ld, true, p0*ld+l, kb, lines)
+		case contiguous:
+			packContiguous(d, src, ld, p0*ld+l, kb, lines, w)
+		case lines == w && pack != nil:
+			pack(d, src, ld, false, l*ld+p0, kb, w)
 		default:
-			// op(B)[p][j] = b[j*ldb+p]: each column of op(B) is contiguous.
-			packStrided(d, b, ldb, j*ldb+p0, kb, cols, nr)
+			packStrided(d, src, ld, l*ld+p0, kb, lines, w)
 		}
 	}
 }

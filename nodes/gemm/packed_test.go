@@ -12,16 +12,7 @@ import (
 // tiles, several blocks of k, any beta and any number of threads, and one packing serves many
 // calls; on each instruction set.
 func TestSgemmPackedMatchesSgemm(t *testing.T) {
-	for _, isa := range compute.Each() {
-		t.Run(isa.String(), func(t *testing.T) {
-			prev, err := compute.SetISA(isa)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer compute.SetISA(prev)
-			packedMatchesSgemm(t)
-		})
-	}
+	onEachISA(t, packedMatchesSgemm)
 }
 
 func packedMatchesSgemm(t *testing.T) {

@@ -61,11 +61,8 @@ func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto applies the activation into out (a new tensor when out is nil).
 func (op activationOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
+	ts, out, dt, err := sameInto(op, out, in, 1)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {
@@ -143,49 +140,24 @@ func (op activationOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gor
 
 // activationGradOp is the gradient of an activation: inputs x, y = f(x) and dy; output
 // dx = f'(x) ⊙ dy, written with x (ReLU, LeakyReLU) or y (tanh, sigmoid).
-type activationGradOp struct {
-	base
-	backward
-	fwd activationOp
-}
+type activationGradOp = derivative[activationOp]
 
-func (op activationGradOp) Arity() int { return 3 }
-func (op activationGradOp) Type() hm.Type {
-	t := tensorOf(op.fwd.rank)
+func (op activationOp) gradTag() string { return "unroll.act.dx" }
+func (op activationOp) gradArity() int  { return 3 }
+func (op activationOp) gradType() hm.Type {
+	t := tensorOf(op.rank)
 	return hm.NewFnType(t, t, t, t)
 }
-func (op activationGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
-func (op activationGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprint(h, "unroll.act.dx ")
-	op.fwd.WriteHash(h)
-}
-func (op activationGradOp) Hashcode() uint32 { return hashOf(op) }
 
-func (op activationGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return sameShape(op, in)
-}
-
-func (op activationGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes dx into out (a new tensor when out is nil).
-func (op activationGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 3)
+func (op activationOp) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
+	ts, out, dt, err := sameInto(grad, out, in, 3)
 	if err != nil {
 		return nil, err
 	}
-	s := ts[0].Shape()
-	if !s.Eq(ts[1].Shape()) || !s.Eq(ts[2].Shape()) {
-		return nil, fmt.Errorf("%v: shapes %v, %v and %v differ", op, s, ts[1].Shape(), ts[2].Shape())
-	}
-	if out, err = outputFor(op, out, dt, s); err != nil {
-		return nil, err
-	}
 	if dt == tensor.Float32 {
-		activationBackward(op.fwd, data[float32](ts[0]), data[float32](ts[1]), data[float32](ts[2]), data[float32](out))
+		activationBackward(op, data[float32](ts[0]), data[float32](ts[1]), data[float32](ts[2]), data[float32](out))
 	} else {
-		activationBackward(op.fwd, data[float64](ts[0]), data[float64](ts[1]), data[float64](ts[2]), data[float64](out))
+		activationBackward(op, data[float64](ts[0]), data[float64](ts[1]), data[float64](ts[2]), data[float64](out))
 	}
 	return out, nil
 }

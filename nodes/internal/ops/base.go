@@ -35,6 +35,59 @@ func (backward) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgoni
 	return nil, fmt.Errorf("second derivatives are not implemented")
 }
 
+// derivative is the backward op of a forward op whose gradient has the shape of the backward
+// op's first input (an elementwise map, softmax, a loss): its name, hash, shape and Do are
+// the same for all of them, what it computes is the forward op's (gradRule).
+type derivative[F gradRule] struct {
+	base
+	backward
+	fwd F
+}
+
+// gradRule is what a forward op tells derivative about its gradient.
+type gradRule interface {
+	fmt.Stringer
+	WriteHash(hash.Hash)
+	// gradTag starts the hash of the backward op, before the forward op's own.
+	gradTag() string
+	// gradArity and gradType are the backward op's number of inputs and type.
+	gradArity() int
+	gradType() hm.Type
+	// gradInto computes the gradient from the backward op's inputs into out (a new tensor
+	// when out is nil); op names the backward op in errors.
+	gradInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error)
+}
+
+func (op derivative[F]) Arity() int    { return op.fwd.gradArity() }
+func (op derivative[F]) Type() hm.Type { return op.fwd.gradType() }
+
+// String is "d(f)" for the forward op f, unless f names its gradient itself (gradName).
+func (op derivative[F]) String() string {
+	if n, ok := any(op.fwd).(interface{ gradName() string }); ok {
+		return n.gradName()
+	}
+	return fmt.Sprintf("d(%v)", op.fwd)
+}
+
+func (op derivative[F]) WriteHash(h hash.Hash) {
+	fmt.Fprint(h, op.fwd.gradTag(), " ")
+	op.fwd.WriteHash(h)
+}
+func (op derivative[F]) Hashcode() uint32 { return hashOf(op) }
+
+func (op derivative[F]) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	return sameShape(op, in)
+}
+
+func (op derivative[F]) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.DoInto(nil, in...)
+}
+
+// DoInto computes the gradient into out (a new tensor when out is nil).
+func (op derivative[F]) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.fwd.gradInto(op, out, in)
+}
+
 // allTrue is a DiffWRT for an op differentiable in all of its n inputs.
 func allTrue(n int) []bool {
 	w := make([]bool, n)
@@ -124,6 +177,37 @@ func denseInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, 
 	return out, dt, nil
 }
 
+// equalInputs is denseInputs for an op whose n inputs all have one shape.
+func equalInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := denseInputs(op, in, n)
+	if err != nil {
+		return nil, dt, err
+	}
+	for _, t := range ts[1:] {
+		if !t.Shape().Eq(ts[0].Shape()) {
+			return nil, dt, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), t.Shape())
+		}
+	}
+	return ts, dt, nil
+}
+
+// equalShapes checks, in an InferShape call, that the first two inputs have one shape, and
+// returns it.
+func equalShapes(op fmt.Stringer, in []gorgonia.DimSizer) (tensor.Shape, error) {
+	a, err := shapeOf(op, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := shapeOf(op, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Eq(b) {
+		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
+	}
+	return a, nil
+}
+
 // sizedInputs is denseInputs for an op whose inputs must hold the elements of the shapes want
 // (the shapes are not compared, only the sizes: Gorgonia may hand over a vector as (n, 1)).
 func sizedInputs(op fmt.Stringer, in []gorgonia.Value, want []tensor.Shape) ([]*tensor.Dense, tensor.Dtype, error) {
@@ -137,6 +221,33 @@ func sizedInputs(op fmt.Stringer, in []gorgonia.Value, want []tensor.Shape) ([]*
 		}
 	}
 	return ts, dt, nil
+}
+
+// sameInto is the start of the DoInto of an op whose n inputs and output have one shape: the
+// inputs checked by equalInputs, and the output buffer from outputFor.
+func sameInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, n int) ([]*tensor.Dense, *tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := equalInputs(op, in, n)
+	if err != nil {
+		return nil, nil, dt, err
+	}
+	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+		return nil, nil, dt, err
+	}
+	return ts, out, dt, nil
+}
+
+// sizedInto is the start of most DoInto methods: the inputs checked by sizedInputs, and the
+// output buffer of the given shape from outputFor.
+func sizedInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, want []tensor.Shape,
+	shape []int) ([]*tensor.Dense, *tensor.Dense, tensor.Dtype, error) {
+	ts, dt, err := sizedInputs(op, in, want)
+	if err != nil {
+		return nil, nil, dt, err
+	}
+	if out, err = outputFor(op, out, dt, shape); err != nil {
+		return nil, nil, dt, err
+	}
+	return ts, out, dt, nil
 }
 
 // outputFor returns out, checked to be a tensor of dtype dt and the given shape, or a new

@@ -261,11 +261,8 @@ func (op cellWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto writes W_ihᵀ into out and, in float32, packs the weights into the op's buffer.
 func (op cellWeightsOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), []int{op.in, op.g()})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.in, op.g()}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, cellPrepare[float32](op), cellPrepare[float64](op))
@@ -316,6 +313,7 @@ func CellStep(kind CellKind, name string, inputs ...*gorgonia.Node) (*gorgonia.N
 // cell's weights op; res is the reserve: the gates of the last run (and tanh(c')), for the
 // backward op. The op is a pointer, so that its reserve stays one.
 type cellStepOp struct {
+	base
 	cellDims
 	w   *cellWeights
 	res cellBuf
@@ -328,10 +326,7 @@ func cellReserve[T Float](op *cellStepOp) []T {
 	return cellBufOf[T](&op.res, op.batch*op.kind.reserved()*op.hidden)
 }
 
-func (op *cellStepOp) ReturnsPtr() bool     { return false }
-func (op *cellStepOp) CallsExtern() bool    { return false }
-func (op *cellStepOp) OverwritesInput() int { return -1 }
-func (op *cellStepOp) Arity() int           { return op.states() + 6 }
+func (op *cellStepOp) Arity() int { return op.states() + 6 }
 
 func (op *cellStepOp) Type() hm.Type {
 	ranks := []int{2, 2}
@@ -358,11 +353,8 @@ func (op *cellStepOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return 
 
 // DoInto computes the step into out, a (B, P·H) tensor of the inputs' dtype.
 func (op *cellStepOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.stepShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.stepShapes(), op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,

@@ -153,14 +153,13 @@ func cellGradParts[T Float](d cellDims, v []T) (dh, dc, dgi, dgh []T) {
 // W_hh, the step's output and its gradient. Output, flat: [dh | dc | dG_i | dG_h]
 // (cellGradSize).
 type cellGradOp struct {
+	base
+	backward
 	cellDims
 	fwd *cellStepOp
 }
 
-func (op *cellGradOp) ReturnsPtr() bool     { return false }
-func (op *cellGradOp) CallsExtern() bool    { return false }
-func (op *cellGradOp) OverwritesInput() int { return -1 }
-func (op *cellGradOp) Arity() int           { return op.states() + 3 }
+func (op *cellGradOp) Arity() int { return op.states() + 3 }
 func (op *cellGradOp) Type() hm.Type {
 	ranks := []int{2}
 	if op.kind.HasCell() {
@@ -188,20 +187,12 @@ func (op *cellGradOp) String() string {
 	return fmt.Sprintf("%vStepGrad(b=%d, in=%d, h=%d)", op.kind, op.batch, op.in, op.hidden)
 }
 
-func (op *cellGradOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op *cellGradOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
-	return nil, fmt.Errorf("second derivatives are not implemented")
-}
-
 func (op *cellGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.DoInto(nil, vs...) }
 
 // DoInto computes the packed gradients into out, a vector of cellGradSize elements.
 func (op *cellGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{cellGradSize(op.cellDims)})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{cellGradSize(op.cellDims)}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,
@@ -368,11 +359,8 @@ func (op cellInputGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes dx into out (B, In).
 func (op cellInputGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{op.batch, op.in})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.batch, op.in}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, cellInputGrad[float32](op.cellDims), cellInputGrad[float64](op.cellDims))
@@ -421,11 +409,8 @@ func (op partOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.Do
 
 // DoInto copies the part into out, a tensor of op's shape.
 func (op partOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, []tensor.Shape{{op.total}})
+	ts, out, dt, err := sizedInto(op, out, vs, []tensor.Shape{{op.total}}, op.shape)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.shape); err != nil {
 		return nil, err
 	}
 	n := op.shape.TotalSize()

@@ -76,11 +76,8 @@ func (op maskOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.Do
 
 // DoInto computes the blend into out (B, N).
 func (op maskOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), []int{op.batch, op.width})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.batch, op.width}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, maskForward[float32](op), maskForward[float64](op))
@@ -172,11 +169,8 @@ func (op maskGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return o
 
 // DoInto computes the gradient into out (B, N).
 func (op maskGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), []int{op.mask.batch, op.mask.width})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.mask.batch, op.mask.width}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, maskBackward[float32](op), maskBackward[float64](op))

@@ -82,35 +82,47 @@ func lstmBackward32AVX512(gates, tc, cp, gout, dg, dc *float32, h int)
 //go:noescape
 func gruBackward32AVX512(gates, gout, hp, dgi, dgh, dh *float32, h int)
 
-// lstmBackwardRow32 runs the LSTM backward loop of one row on its first columns, all h of them
-// with AVX-512, h&^3 with AVX2, none otherwise, and returns how many it did. The slices are
-// those of cellBackward.
+// lstmBackwardRow32 runs the LSTM backward loop of one row on its first backwardCols(h)
+// columns and returns how many it did. The slices are those of cellBackward.
 func lstmBackwardRow32(g4, tc, cp, gout, dg, dc []float32, h int) int {
-	isa := compute.Current()
-	if isa < compute.AVX2 || h < 4 && isa < compute.AVX512 || h == 0 {
+	n, wide := backwardCols(h)
+	if n == 0 {
 		return 0
 	}
 	_, _, _, _, _, _ = g4[4*h-1], tc[h-1], cp[h-1], gout[2*h-1], dg[4*h-1], dc[h-1]
-	if isa >= compute.AVX512 {
+	if wide {
 		lstmBackward32AVX512(&g4[0], &tc[0], &cp[0], &gout[0], &dg[0], &dc[0], h)
-		return h
+	} else {
+		lstmBackward32AVX2(&g4[0], &tc[0], &cp[0], &gout[0], &dg[0], &dc[0], h)
 	}
-	lstmBackward32AVX2(&g4[0], &tc[0], &cp[0], &gout[0], &dg[0], &dc[0], h)
-	return h &^ 3
+	return n
 }
 
-// gruBackwardRow32 runs the GRU backward loop of one row on its first columns, as
-// lstmBackwardRow32 does, and returns how many it did.
+// gruBackwardRow32 runs the GRU backward loop of one row on its first backwardCols(h) columns,
+// as lstmBackwardRow32 does, and returns how many it did.
 func gruBackwardRow32(gates, gout, hp, dgi, dgh, dh []float32, h int) int {
-	isa := compute.Current()
-	if isa < compute.AVX2 || h < 4 && isa < compute.AVX512 || h == 0 {
+	n, wide := backwardCols(h)
+	if n == 0 {
 		return 0
 	}
 	_, _, _, _, _, _ = gates[4*h-1], gout[h-1], hp[h-1], dgi[3*h-1], dgh[3*h-1], dh[h-1]
-	if isa >= compute.AVX512 {
+	if wide {
 		gruBackward32AVX512(&gates[0], &gout[0], &hp[0], &dgi[0], &dgh[0], &dh[0], h)
-		return h
+	} else {
+		gruBackward32AVX2(&gates[0], &gout[0], &hp[0], &dgi[0], &dgh[0], &dh[0], h)
 	}
-	gruBackward32AVX2(&gates[0], &gout[0], &hp[0], &dgi[0], &dgh[0], &dh[0], h)
-	return h &^ 3
+	return n
+}
+
+// backwardCols is how many columns of a row of h the assembly of the cells' backward loops
+// does on the instruction set in use: all h with AVX-512 (wide), h&^3 with AVX2, none
+// otherwise; the Go loop does the rest.
+func backwardCols(h int) (n int, wide bool) {
+	switch isa := compute.Current(); {
+	case h == 0 || isa < compute.AVX2 || h < 4 && isa < compute.AVX512:
+		return 0, false
+	case isa >= compute.AVX512:
+		return h, true
+	}
+	return h &^ 3, false
 }

@@ -22,6 +22,8 @@ import (
 // their ids. One step is the gradient a step's SymDiff returns; all the steps of a cell is the
 // node JointGrad adds.
 type cellWeightGradOp struct {
+	base
+	backward
 	cellDims
 	steps int
 	// scratch for the stacked operands, kept between runs (one op per node, run by one program
@@ -35,10 +37,7 @@ func (op *cellWeightGradOp) size() int {
 	return G*op.in + G*op.hidden + 2*G
 }
 
-func (op *cellWeightGradOp) ReturnsPtr() bool     { return false }
-func (op *cellWeightGradOp) CallsExtern() bool    { return false }
-func (op *cellWeightGradOp) OverwritesInput() int { return -1 }
-func (op *cellWeightGradOp) Arity() int           { return 3 * op.steps }
+func (op *cellWeightGradOp) Arity() int { return 3 * op.steps }
 func (op *cellWeightGradOp) Type() hm.Type {
 	ranks := make([]int, 0, op.Arity())
 	for i := 0; i < op.steps; i++ {
@@ -72,22 +71,14 @@ func (op *cellWeightGradOp) String() string {
 	return fmt.Sprintf("%vWeightGrad(%d steps, b=%d, in=%d, h=%d)", op.kind, op.steps, op.batch, op.in, op.hidden)
 }
 
-func (op *cellWeightGradOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op *cellWeightGradOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
-	return nil, fmt.Errorf("second derivatives are not implemented")
-}
-
 func (op *cellWeightGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.DoInto(nil, vs...)
 }
 
 // DoInto computes the weight gradients into out, a vector of op.size() elements.
 func (op *cellWeightGradOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.argShapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.argShapes(), []int{op.size()})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.size()}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts,

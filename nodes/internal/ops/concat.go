@@ -57,11 +57,8 @@ func (op rowsConcatOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return
 
 // DoInto copies the parts into out (parts·B, N).
 func (op rowsConcatOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, rowsCopy[float32], rowsCopy[float64])
@@ -120,11 +117,8 @@ func (op rowsPartOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return o
 
 // DoInto copies the row block into out (B, N).
 func (op rowsPartOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, []tensor.Shape{op.inShape()})
+	ts, out, dt, err := sizedInto(op, out, vs, []tensor.Shape{op.inShape()}, op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	n := op.batch * op.width
@@ -188,11 +182,8 @@ func (op colsConcatOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return
 
 // DoInto copies each input into its columns of out.
 func (op colsConcatOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, colsCopy[float32](op), colsCopy[float64](op))
@@ -281,11 +272,8 @@ func (op colsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) { return op.Do
 // DoInto copies the columns into out.
 func (op colsOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
 	in, outShape := op.shapes()
-	ts, dt, err := sizedInputs(op, vs, []tensor.Shape{in})
+	ts, out, dt, err := sizedInto(op, out, vs, []tensor.Shape{in}, outShape)
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, outShape); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, copyCols[float32](op), copyCols[float64](op))

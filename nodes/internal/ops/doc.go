@@ -15,7 +15,9 @@
 //     owns and reuses from run to run, so a training step allocates no tensors.
 //   - A forward op's SymDiff builds its backward from other ops of this package (a backward op
 //     computes one gradient with a hand-written loop, and embeds backward: it has no second
-//     derivative). SymDiff only adds nodes: no op is changed while a graph is differentiated,
+//     derivative). The backward ops of the activations, softmax and the losses are one generic
+//     op, derivative (base.go), to which each forward op says what its gradient computes
+//     (gradRule). SymDiff only adds nodes: no op is changed while a graph is differentiated,
 //     so a graph can be differentiated more than once.
 //   - What a forward op keeps for its backward within one run (the gates of a recurrent step,
 //     the softmax of a cross-entropy) lives in a buffer of the forward op, which its backward op

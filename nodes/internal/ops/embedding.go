@@ -68,11 +68,8 @@ func (op embedGatherOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto looks the rows up into out, a tensor of shape (N..., D).
 func (op embedGatherOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), op.outShape())
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, op.outShape()); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, embedGather[float32](op.embedDims), embedGather[float64](op.embedDims))
@@ -141,11 +138,8 @@ func (op embedScatterOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto scatter-adds into out, a (V, D) tensor it first zeroes.
 func (op embedScatterOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := sizedInputs(op, vs, op.shapes())
+	ts, out, dt, err := sizedInto(op, out, vs, op.shapes(), []int{op.vocab, op.dim})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, []int{op.vocab, op.dim}); err != nil {
 		return nil, err
 	}
 	return computeInto(dt, out, ts, embedScatter[float32](op.embedDims), embedScatter[float64](op.embedDims))

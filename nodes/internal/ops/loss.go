@@ -271,64 +271,44 @@ func (op crossEntropyOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (g
 }
 
 // crossEntropyGradOp is the gradient of crossEntropyOp with respect to the logits: inputs
-// logits, labels, [weights,] the scalar gradient of the loss and, when the forward op has a
-// the loss itself (the forward node, whose op kept the probabilities this op reads); output (B, K).
-type crossEntropyGradOp struct {
-	base
-	backward
-	fwd crossEntropyOp
-}
+// logits, labels, [weights,] the scalar gradient of the loss and the loss itself (the forward
+// node, whose op kept the probabilities this op reads); output (B, K).
+type crossEntropyGradOp = derivative[crossEntropyOp]
 
-func (op crossEntropyGradOp) Arity() int {
-	return op.fwd.Arity() + 2
-}
-func (op crossEntropyGradOp) Type() hm.Type {
+func (op crossEntropyOp) gradTag() string { return "unroll.crossentropy.dz" }
+func (op crossEntropyOp) gradArity() int  { return op.Arity() + 2 }
+func (op crossEntropyOp) gradType() hm.Type {
 	ts := []hm.Type{tensorOf(2), tensorOf(1)}
-	if op.fwd.weighted {
+	if op.weighted {
 		ts = append(ts, tensorOf(1))
 	}
 	ts = append(ts, scalarType(), scalarType())
 	return hm.NewFnType(append(ts, tensorOf(2))...)
 }
-func (op crossEntropyGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
-func (op crossEntropyGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprint(h, "unroll.crossentropy.dz ")
-	op.fwd.WriteHash(h)
-}
-func (op crossEntropyGradOp) Hashcode() uint32 { return hashOf(op) }
 
-func (op crossEntropyGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return sameShape(op, in)
-}
-
-func (op crossEntropyGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes the gradient into out (a new tensor when out is nil).
-func (op crossEntropyGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	n := op.fwd.Arity()
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
+func (op crossEntropyOp) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
+	n := op.Arity()
+	if len(in) != op.gradArity() {
+		return nil, fmt.Errorf("%v: expected %d inputs, got %d", grad, op.gradArity(), len(in))
 	}
-	ts, dt, err := denseInputs(op, in[:n], n)
+	ts, dt, err := denseInputs(grad, in[:n], n)
 	if err != nil {
 		return nil, err
 	}
-	if err := op.fwd.checkShapes(shapes(ts)...); err != nil {
+	if err := op.checkShapes(shapes(ts)...); err != nil {
 		return nil, err
 	}
-	dloss, err := scalarOf(op, in[n])
+	dloss, err := scalarOf(grad, in[n])
 	if err != nil {
 		return nil, err
 	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+	if out, err = outputFor(grad, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {
-		err = crossEntropyGrad(op.fwd, ts, data[float32](out), dloss)
+		err = crossEntropyGrad(op, ts, data[float32](out), dloss)
 	} else {
-		err = crossEntropyGrad(op.fwd, ts, data[float64](out), dloss)
+		err = crossEntropyGrad(op, ts, data[float64](out), dloss)
 	}
 	if err != nil {
 		return nil, err
@@ -362,27 +342,16 @@ func (op mseOp) Hashcode() uint32      { return hashOf(op) }
 func (op mseOp) DiffWRT(int) []bool    { return []bool{true, true} }
 
 func (op mseOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	a, err := shapeOf(op, in, 0)
-	if err != nil {
+	if _, err := equalShapes(op, in); err != nil {
 		return nil, err
-	}
-	b, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	if !a.Eq(b) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
 	}
 	return tensor.ScalarShape(), nil
 }
 
 func (op mseOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
+	ts, dt, err := equalInputs(op, in, 2)
 	if err != nil {
 		return nil, err
-	}
-	if !ts[0].Shape().Eq(ts[1].Shape()) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), ts[1].Shape())
 	}
 	if dt == tensor.Float32 {
 		return scalarValue(dt, meanSquare(data[float32](ts[0]), data[float32](ts[1]))), nil
@@ -404,54 +373,43 @@ func (op mseOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.N
 		return nil, err
 	}
 	args := gorgonia.Nodes{in[0], in[1], grad}
-	return applyGrads(out, gradOf{mseGradOp{rank: op.rank, sign: 1}, "pred", args}, gradOf{mseGradOp{rank: op.rank, sign: -1}, "target", args})
+	return applyGrads(out, gradOf{mseGradOp{fwd: mseSide{op.rank, 1}}, "pred", args}, gradOf{mseGradOp{fwd: mseSide{op.rank, -1}}, "target", args})
 }
 
 // mseGradOp is sign·2(pred - target)/N times the scalar gradient of the loss: inputs pred,
 // target and that gradient.
-type mseGradOp struct {
-	base
-	backward
+type mseGradOp = derivative[mseSide]
+
+// mseSide is the mean squared error seen from one of its inputs: sign is 1 for pred and -1 for
+// target.
+type mseSide struct {
 	rank int
 	sign int
 }
 
-func (op mseGradOp) Arity() int { return 3 }
-func (op mseGradOp) Type() hm.Type {
+func (op mseSide) String() string        { return fmt.Sprintf("mse·%d", op.sign) }
+func (op mseSide) gradName() string      { return fmt.Sprintf("d(mse)·%d", op.sign) }
+func (op mseSide) WriteHash(h hash.Hash) { fmt.Fprintf(h, "rank=%d sign=%d", op.rank, op.sign) }
+func (op mseSide) gradTag() string       { return "unroll.mse.d" }
+func (op mseSide) gradArity() int        { return 3 }
+func (op mseSide) gradType() hm.Type {
 	t := tensorOf(op.rank)
 	return hm.NewFnType(t, t, scalarType(), t)
 }
-func (op mseGradOp) String() string { return fmt.Sprintf("d(mse)·%d", op.sign) }
-func (op mseGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.mse.d rank=%d sign=%d", op.rank, op.sign)
-}
-func (op mseGradOp) Hashcode() uint32 { return hashOf(op) }
 
-func (op mseGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return sameShape(op, in)
-}
-
-func (op mseGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes the gradient into out (a new tensor when out is nil).
-func (op mseGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
+func (op mseSide) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
 	if len(in) != 3 {
-		return nil, fmt.Errorf("%v: expected 3 inputs, got %d", op, len(in))
+		return nil, fmt.Errorf("%v: expected 3 inputs, got %d", grad, len(in))
 	}
-	ts, dt, err := denseInputs(op, in[:2], 2)
+	ts, dt, err := equalInputs(grad, in[:2], 2)
 	if err != nil {
 		return nil, err
 	}
-	if !ts[0].Shape().Eq(ts[1].Shape()) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), ts[1].Shape())
-	}
-	dloss, err := scalarOf(op, in[2])
+	dloss, err := scalarOf(grad, in[2])
 	if err != nil {
 		return nil, err
 	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
+	if out, err = outputFor(grad, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {

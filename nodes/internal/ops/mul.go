@@ -29,18 +29,11 @@ func (op dropMulOp) Hashcode() uint32      { return hashOf(op) }
 func (op dropMulOp) DiffWRT(int) []bool    { return []bool{true, true} }
 
 func (op dropMulOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	a, err := shapeOf(op, in, 0)
+	s, err := equalShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
-	b, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	if !a.Eq(b) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
-	}
-	return a.Clone(), nil
+	return s.Clone(), nil
 }
 
 func (op dropMulOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -49,14 +42,8 @@ func (op dropMulOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the product into out (a new tensor when out is nil).
 func (op dropMulOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
+	ts, out, dt, err := sameInto(op, out, in, 2)
 	if err != nil {
-		return nil, err
-	}
-	if !ts[0].Shape().Eq(ts[1].Shape()) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, ts[0].Shape(), ts[1].Shape())
-	}
-	if out, err = outputFor(op, out, dt, ts[0].Shape()); err != nil {
 		return nil, err
 	}
 	if dt == tensor.Float32 {

@@ -45,14 +45,11 @@ func (op softmaxOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the softmax into out (a new tensor when out is nil).
 func (op softmaxOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 1)
+	ts, out, dt, err := sameInto(op, out, in, 1)
 	if err != nil {
 		return nil, err
 	}
 	s := ts[0].Shape()
-	if out, err = outputFor(op, out, dt, s); err != nil {
-		return nil, err
-	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
 		softmaxParallel(data[float32](ts[0]), data[float32](out), k, op.log)
@@ -107,50 +104,26 @@ func (op softmaxOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgon
 }
 
 // softmaxGradOp is the gradient of softmaxOp: inputs y (the op's output) and dy, output dx.
-type softmaxGradOp struct {
-	base
-	backward
-	fwd softmaxOp
-}
+type softmaxGradOp = derivative[softmaxOp]
 
-func (op softmaxGradOp) Arity() int { return 2 }
-func (op softmaxGradOp) Type() hm.Type {
-	t := tensorOf(op.fwd.rank)
+func (op softmaxOp) gradTag() string { return "unroll.softmax.dx" }
+func (op softmaxOp) gradArity() int  { return 2 }
+func (op softmaxOp) gradType() hm.Type {
+	t := tensorOf(op.rank)
 	return hm.NewFnType(t, t, t)
 }
-func (op softmaxGradOp) String() string { return fmt.Sprintf("d(%v)", op.fwd) }
-func (op softmaxGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprint(h, "unroll.softmax.dx ")
-	op.fwd.WriteHash(h)
-}
-func (op softmaxGradOp) Hashcode() uint32 { return hashOf(op) }
 
-func (op softmaxGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	return sameShape(op, in)
-}
-
-func (op softmaxGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.DoInto(nil, in...)
-}
-
-// DoInto computes dx into out (a new tensor when out is nil).
-func (op softmaxGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
+func (op softmaxOp) gradInto(grad fmt.Stringer, out *tensor.Dense, in []gorgonia.Value) (gorgonia.Value, error) {
+	ts, out, dt, err := sameInto(grad, out, in, 2)
 	if err != nil {
 		return nil, err
 	}
 	s := ts[0].Shape()
-	if !s.Eq(ts[1].Shape()) {
-		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, s, ts[1].Shape())
-	}
-	if out, err = outputFor(op, out, dt, s); err != nil {
-		return nil, err
-	}
 	k := s[len(s)-1]
 	if dt == tensor.Float32 {
-		softmaxBackwardParallel(data[float32](ts[0]), data[float32](ts[1]), data[float32](out), k, op.fwd.log)
+		softmaxBackwardParallel(data[float32](ts[0]), data[float32](ts[1]), data[float32](out), k, op.log)
 	} else {
-		softmaxBackwardParallel(data[float64](ts[0]), data[float64](ts[1]), data[float64](out), k, op.fwd.log)
+		softmaxBackwardParallel(data[float64](ts[0]), data[float64](ts[1]), data[float64](out), k, op.log)
 	}
 	return out, nil
 }
