@@ -7,7 +7,7 @@
 #
 # Runs from the repository root or from docs/. On a Debian machine it installs, once:
 #   - Debian's jupyter-notebook, jupyter-nbconvert, jupyter-client and python3-ipykernel, and
-#     graphviz (guides 05 and 11 draw graphs with its dot program) (as root; otherwise it says
+#     graphviz (guides 05, 11 and 13 draw graphs with its dot program) (as root; otherwise it says
 #     what to install);
 #   - GoNB (the Go kernel for Jupyter) and goimports, each built inside a throw-away Go module and
 #     kept under ${XDG_CACHE_HOME:-$HOME/.cache}/unroll-docs, so a second run builds nothing;
