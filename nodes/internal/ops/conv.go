@@ -173,9 +173,16 @@ func (op convOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value
 	if out, err = outputFor(op, out, dt, d.outShape(op.rank)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d):
+		var bias []float32
+		if op.bias {
+			bias = data[float32](ts[2])
+		}
+		convDirect(op.win, d, data[float32](ts[0]), data[float32](ts[1]), bias, op.relu, data[float32](out))
+	case dt == tensor.Float32:
 		convForward(op, d, ts, data[float32](out))
-	} else {
+	default:
 		convForward(op, d, ts, data[float64](out))
 	}
 	return out, nil
@@ -365,9 +372,12 @@ func (op convInputGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgo
 	if out, err = outputFor(op, out, dt, d.inShape(op.rank)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d):
+		convDirectInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	case dt == tensor.Float32:
 		convInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	} else {
+	default:
 		convInputGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
 	}
 	return out, nil

@@ -23,6 +23,20 @@ var convBenches = []convBench{
 	{name: "W1conv2", n: 64, c: 32, h: 14, w: 14, o: 64, k: 3, pad: 1},
 }
 
+// flops is the number of floating-point operations of a step (2 per multiply-add; the bias
+// and its gradient are left out).
+func (c convBench) flops(step string) float64 {
+	ho, wo := c.h+2*c.pad-c.k+1, c.w+2*c.pad-c.k+1
+	one := 2 * float64(c.n*c.o*ho*wo*c.c*c.k*c.k)
+	switch step {
+	case "forward", "dx", "dw":
+		return one
+	case "forward+backward":
+		return 3 * one
+	}
+	return 0
+}
+
 func randDense32(r *rand.Rand, shape ...int) *tensor.Dense {
 	t := newDense[float32](shape...)
 	for i, d := 0, data[float32](t); i < len(d); i++ {
@@ -71,12 +85,19 @@ func BenchmarkConvOp(b *testing.B) {
 		for _, step := range []string{"forward", "dx", "dw", "forward+backward"} {
 			b.Run(c.name+"/"+step, func(b *testing.B) {
 				f := steps[step]
+				cpu0 := processCPU()
 				for b.Loop() {
 					if err := f(); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
+				if cpu := processCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
+				}
+				if flops := c.flops(step); flops > 0 {
+					b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
+				}
 			})
 		}
 	}

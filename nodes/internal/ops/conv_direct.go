@@ -1,0 +1,176 @@
+package ops
+
+import (
+	"github.com/unroll-ml/unroll/internal/compute"
+)
+
+// The direct convolution: float32, stride 1, on processors with AVX-512 (conv_direct_amd64.go).
+// It computes each output from the input and the kernel without the column matrix of im2col,
+// which is kh·kw times larger than the input and costs a pass over memory to write and one to
+// read. The op keeps NCHW at its inputs and outputs. Inside, it copies each input plane with
+// its padding written out as zeros, hp = Ho + (kh-1)·dh rows of wp = Wo + (kw-1)·dw columns,
+// and numbers the outputs of a plane by their place in such a padded row, t = i·wp + j, j < wp
+// (the columns j >= Wo are computed and dropped). Then output t meets input t + p·dh·wp + q·dw
+// for kernel element (p, q): sixteen consecutive outputs meet sixteen consecutive inputs, one
+// vector load. The micro-kernels (conv_gen.go) compute 16·v consecutive outputs of m output
+// channels: for each input channel and kernel element they load v vectors of inputs,
+// broadcast m weights (stored in that order, wb[g][c][p][q][m]) and add v·m products with
+// FMAs. The tile (v, m) is chosen per layer (directTile). The output channels of one image, m
+// at a time, are shared among the threads; each output is computed by one thread in a fixed
+// order, so the result does not depend on the number of threads.
+//
+// The input gradient of a stride-1 convolution is itself such a convolution: of dy, padded by
+// (kh-1)·dh - pt above (and so on), with the kernel flipped and its two channel axes swapped
+// (convDirectInputGrad).
+
+// convKernelArgs are the arguments of a micro-kernel (their offsets are in conv_gen.go).
+type convKernelArgs struct {
+	x    *float32 // first input the first output meets, in channel 0
+	w    *float32 // weights of the m output channels, [c][p][q][m]
+	y    *float32 // first output of the first channel
+	nc   int      // input channels
+	kh   int
+	kw   int
+	xc   int      // bytes between two input planes
+	xrow int      // bytes between the rows two kernel rows meet
+	xkq  int      // bytes between the columns two kernel columns meet
+	ys   int      // bytes between two output channels in y
+	bias *float32 // m biases
+	relu int      // 1: max(0, ·) after the bias
+}
+
+// directConvOK reports whether the direct convolution computes a float32 convolution with
+// window win and sizes d (its forward, or its input gradient as a forward): AVX-512, stride 1.
+func directConvOK(win Window, d convDims) bool {
+	return directConvAvailable() && win.SH == 1 && win.SW == 1
+}
+
+// directTile chooses the micro-kernel for t outputs (padded positions) of o channels per
+// plane: the fewest multiply-adds, padding included, with a small charge for the loads of a
+// small tile (v + m loads for v·m FMAs).
+func directTile(t, o int) (v, m int) {
+	best := 0.0
+	for _, k := range directKernelTiles() {
+		kv, km := k[0], k[1]
+		tp := (t + 16*kv - 1) / (16 * kv) * 16 * kv
+		op := (o + km - 1) / km * km
+		cost := float64(tp*op) * (1 + 0.3*float64(kv+km)/float64(kv*km))
+		if best == 0 || cost < best {
+			best, v, m = cost, kv, km
+		}
+	}
+	return v, m
+}
+
+// convDirect sets y (N, O, Ho, Wo) to the convolution of x (N, C, H, W) by w (O, C, kh, kw),
+// stride 1, dilation (dh, dw) from win, input row i - pt + p·dh for output row i and kernel
+// row p (pt may be negative, as may pl), plus the bias (nil for none), through ReLU when relu
+// is set.
+func convDirect(win Window, d convDims, x, w, bias []float32, relu bool, y []float32) {
+	kh, kw := win.KH, win.KW
+	hp := d.ho + (kh-1)*win.DH
+	wp := d.wo + (kw-1)*win.DW
+	t := d.ho * wp
+	v, m := directTile(t, d.o)
+	tile := 16 * v
+	tiles := (t + tile - 1) / tile
+	tpad := tiles * tile
+	// The last tile reads up to tpad-1 + (kh-1)·dh·wp + (kw-1)·dw.
+	xs := (tpad + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
+	xb := compute.Scratch[float32](d.n * d.c * xs)
+	padPlanes(d, x, xb, xs, hp, wp, win.PT, win.PL)
+
+	groups := (d.o + m - 1) / m
+	kk := d.c * kh * kw
+	wb := compute.Scratch[float32](groups * kk * m)
+	clear(wb)
+	for o := 0; o < d.o; o++ {
+		g, ol := o/m, o%m
+		for e := 0; e < kk; e++ { // e = (c·kh + p)·kw + q
+			wb[(g*kk+e)*m+ol] = w[o*kk+e]
+		}
+	}
+	bb := make([]float32, groups*m)
+	if bias != nil {
+		copy(bb, bias[:d.o])
+	}
+	p := d.ho * d.wo
+	work := d.n * d.o * p * kk / 4
+	compute.For(d.n*groups, work, func(lo, hi int) {
+		yp := compute.Scratch[float32](m * tpad)
+		a := convKernelArgs{nc: d.c, kh: kh, kw: kw, xc: 4 * xs, xrow: 4 * wp * win.DH, xkq: 4 * win.DW, ys: 4 * tpad}
+		if relu {
+			a.relu = 1
+		}
+		for it := lo; it < hi; it++ {
+			n, g := it/groups, it%groups
+			a.w = &wb[g*kk*m]
+			a.bias = &bb[g*m]
+			for k := 0; k < tiles; k++ {
+				a.x = &xb[n*d.c*xs+k*tile]
+				a.y = &yp[k*tile]
+				convDirectKernel(v, m, &a)
+			}
+			for ol := 0; ol < m && g*m+ol < d.o; ol++ {
+				o := g*m + ol
+				src := yp[ol*tpad:]
+				dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
+				for i := 0; i < d.ho; i++ {
+					copy(dst[i*d.wo:(i+1)*d.wo], src[i*wp:i*wp+d.wo])
+				}
+			}
+		}
+		compute.Release(yp)
+	})
+	compute.Release(wb)
+	compute.Release(xb)
+}
+
+// padPlanes copies the planes of x (N, C, H, W) into xb, plane (n, c) at (n·C + c)·xs:
+// xb[u·wp + v] = x[n][c][u-pt][v-pl] for u < hp, v < wp, 0 outside the image and after the
+// hp·wp values.
+func padPlanes(d convDims, x, xb []float32, xs, hp, wp, pt, pl int) {
+	items := d.n * d.c
+	compute.For(items, items*xs, func(lo, hi int) {
+		v0, v1 := max(pl, 0), min(d.w+pl, wp) // the columns that hold image columns
+		for it := lo; it < hi; it++ {
+			src := x[it*d.h*d.w : (it+1)*d.h*d.w]
+			dst := xb[it*xs : (it+1)*xs]
+			for u := 0; u < hp; u++ {
+				row := dst[u*wp : (u+1)*wp]
+				r := u - pt
+				if r < 0 || r >= d.h || v0 >= v1 {
+					clear(row)
+					continue
+				}
+				clear(row[:v0])
+				copy(row[v0:v1], src[r*d.w+v0-pl:r*d.w+v1-pl])
+				clear(row[v1:])
+			}
+			clear(dst[hp*wp:])
+		}
+	})
+}
+
+// convDirectInputGrad sets dx (N, C, H, W) to the input gradient of a stride-1 convolution
+// with window win and sizes d, from w (O, C, kh, kw) and dy (N, O, Ho, Wo): the convolution of
+// dy by the flipped kernel with its channel axes swapped, dx[n][c][u][v] =
+// Σ_{o,p,q} dy[n][o][u+pt-p·dh][v+pl-q·dw] · w[o][c][p][q].
+func convDirectInputGrad(win Window, d convDims, w, dy, dx []float32) {
+	kh, kw := win.KH, win.KW
+	wt := compute.Scratch[float32](d.c * d.o * kh * kw)
+	for o := 0; o < d.o; o++ {
+		for c := 0; c < d.c; c++ {
+			for p := 0; p < kh; p++ {
+				for q := 0; q < kw; q++ {
+					wt[((c*d.o+o)*kh+kh-1-p)*kw+kw-1-q] = w[((o*d.c+c)*kh+p)*kw+q]
+				}
+			}
+		}
+	}
+	t := Window{KH: kh, KW: kw, SH: 1, SW: 1, DH: win.DH, DW: win.DW,
+		PT: (kh-1)*win.DH - win.PT, PL: (kw-1)*win.DW - win.PL}
+	td := convDims{n: d.n, c: d.o, h: d.ho, w: d.wo, o: d.c, ho: d.h, wo: d.w}
+	convDirect(t, td, dy, wt, nil, false, dx)
+	compute.Release(wt)
+}
