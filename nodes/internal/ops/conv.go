@@ -493,9 +493,12 @@ func (op convWeightGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorg
 	if out, err = outputFor(op, out, dt, d.kernelShape(op.win, op.rank)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d):
+		convDirectWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	case dt == tensor.Float32:
 		convWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	} else {
+	default:
 		convWeightGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
 	}
 	return out, nil

@@ -174,3 +174,104 @@ func convDirectInputGrad(win Window, d convDims, w, dy, dx []float32) {
 	convDirect(t, td, dy, wt, nil, false, dx)
 	compute.Release(wt)
 }
+
+// convWeightArgs are the arguments of a kernel-gradient micro-kernel (offsets in conv_gen.go).
+type convWeightArgs struct {
+	x     *float32 // padded input planes of the first image
+	dy    *float32 // output gradient of the tile's channels, first image
+	acc   *float32 // the tile's accumulators, 16 lanes each
+	offs  *int     // byte offsets of the tile's shifted input planes
+	n     int      // images
+	kv    int      // vectors of 16 positions per image
+	xnext int      // bytes from the end of an image's positions to the next image
+}
+
+// weightTileO is the number of output channels of a kernel-gradient tile, weightTileR the
+// largest number of (input channel, kernel row, kernel column) rows.
+const weightTileO, weightTileR = 4, 6
+
+// convDirectWeightGrad sets dw (O, C, kh, kw) to the kernel gradient of a stride-1 convolution
+// with window win and sizes d, from x (N, C, H, W) and dy (N, O, Ho, Wo):
+// dw[o][c][p][q] = Σ_{n,i,j} dy[n][o][i][j] · x[n][c][i-pt+p·dh][j-pl+q·dw]. With the outputs
+// numbered by their place t in a padded row (see convDirect; dy is 0 at the dropped columns),
+// that is Σ_n Σ_t dy_o[t] · xpad_c[t + p·dh·wp + q·dw]: a dot product of two contiguous runs.
+// The micro-kernels keep 16 partial sums per (o, c, p, q), over the images in order; their
+// lanes are added in a fixed order at the end, so the result does not depend on the number of
+// threads (which share the output channels, weightTileO at a time).
+func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
+	kh, kw := win.KH, win.KW
+	hp := d.ho + (kh-1)*win.DH
+	wp := d.wo + (kw-1)*win.DW
+	t := d.ho * wp
+	kv := (t + 15) / 16
+	tp := 16 * kv
+	xs := (tp + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
+	xb := compute.Scratch[float32](d.n * d.c * xs)
+	padPlanes(d, x, xb, xs, hp, wp, win.PT, win.PL)
+
+	const mo, mr = weightTileO, weightTileR
+	ot := (d.o + mo - 1) / mo
+	dyb := compute.Scratch[float32](ot * d.n * tp * mo) // [ot][n][kv][mo][16]
+	compute.For(ot*d.n, ot*d.n*tp*mo, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			g, n := it/d.n, it%d.n
+			dst := dyb[it*tp*mo : (it+1)*tp*mo]
+			clear(dst)
+			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
+				src := dy[(n*d.o+g*mo+ol)*d.ho*d.wo:]
+				for i := 0; i < d.ho; i++ {
+					for j := 0; j < d.wo; { // the run of row i that falls in one block of 16
+						pos := i*wp + j
+						k := min(16-pos%16, d.wo-j)
+						copy(dst[(pos/16*mo+ol)*16+pos%16:][:k], src[i*d.wo+j:][:k])
+						j += k
+					}
+				}
+			}
+		}
+	})
+
+	r := d.c * kh * kw
+	rt := (r + mr - 1) / mr
+	offs := make([]int, rt*mr)
+	for e := 0; e < r; e++ {
+		c, p, q := e/(kh*kw), e/kw%kh, e%kw
+		offs[e] = 4 * (c*xs + p*win.DH*wp + q*win.DW)
+	}
+	tileAcc := mo * mr * 16
+	acc := compute.Scratch[float32](ot * rt * tileAcc)
+	clear(acc)
+	nn := max(1, min(d.n, (1<<15)/(d.c*xs))) // images per run: their planes stay in the cache
+	work := d.n * d.o * t * r / 4
+	compute.For(ot, work, func(lo, hi int) {
+		a := convWeightArgs{kv: kv, xnext: 4 * (d.c*xs - tp)}
+		for n0 := 0; n0 < d.n; n0 += nn {
+			a.n = min(nn, d.n-n0)
+			for g := lo; g < hi; g++ {
+				for k := 0; k < rt; k++ {
+					a.x = &xb[n0*d.c*xs]
+					a.dy = &dyb[(g*d.n+n0)*tp*mo]
+					a.acc = &acc[(g*rt+k)*tileAcc]
+					a.offs = &offs[k*mr]
+					convWeightKernel(min(mr, r-k*mr), &a)
+				}
+			}
+		}
+		for g := lo; g < hi; g++ {
+			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
+				o := g*mo + ol
+				for e := 0; e < r; e++ {
+					lanes := acc[(g*rt+e/mr)*tileAcc+(e%mr*mo+ol)*16:][:16]
+					var s float32
+					for _, v := range lanes {
+						s += v
+					}
+					dw[o*r+e] = s
+				}
+			}
+		}
+	})
+	compute.Release(acc)
+	compute.Release(dyb)
+	compute.Release(xb)
+}

@@ -161,6 +161,33 @@ func directKernelTiles() [][2]int {
 	return out
 }
 
+//go:noescape
+func convWeight4x1(a *convWeightArgs)
+
+//go:noescape
+func convWeight4x2(a *convWeightArgs)
+
+//go:noescape
+func convWeight4x3(a *convWeightArgs)
+
+//go:noescape
+func convWeight4x4(a *convWeightArgs)
+
+//go:noescape
+func convWeight4x5(a *convWeightArgs)
+
+//go:noescape
+func convWeight4x6(a *convWeightArgs)
+
+// convWeightKernels[mk-1] is the kernel-gradient micro-kernel for weightTileO output channels
+// and mk shifted input planes (conv_gen.go).
+var convWeightKernels = [weightTileR]func(*convWeightArgs){
+	convWeight4x1, convWeight4x2, convWeight4x3, convWeight4x4, convWeight4x5, convWeight4x6,
+}
+
+// convWeightKernel runs the kernel-gradient micro-kernel for mk shifted input planes.
+func convWeightKernel(mk int, a *convWeightArgs) { convWeightKernels[mk-1](a) }
+
 // directConvAvailable reports whether the direct convolution runs: with AVX-512 only.
 func directConvAvailable() bool { return compute.Current() >= compute.AVX512 }
 

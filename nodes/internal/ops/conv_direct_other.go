@@ -11,3 +11,6 @@ func directKernelTiles() [][2]int { return [][2]int{{1, 1}} }
 
 // convDirectKernel is never called on this platform (directConvAvailable is false).
 func convDirectKernel(v, m int, a *convKernelArgs) {}
+
+// convWeightKernel is never called on this platform (directConvAvailable is false).
+func convWeightKernel(mk int, a *convWeightArgs) {}

@@ -60,6 +60,9 @@ func main() {
 	for _, t := range tiles() {
 		kernel(&w, t[0], t[1])
 	}
+	for mk := 1; mk <= 6; mk++ {
+		weightKernel(&w, 4, mk)
+	}
 	if err := os.WriteFile("conv_avx512_amd64.s", w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -139,6 +142,73 @@ func kernel(w *writer, v, m int) {
 		}
 		if o < m-1 {
 			w.op("ADDQ BX, DI")
+		}
+	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+}
+
+// Offsets of the fields of convWeightArgs (conv_direct.go), in bytes.
+const (
+	wargX     = 0
+	wargDY    = 8
+	wargAcc   = 16
+	wargOffs  = 24
+	wargN     = 32
+	wargKV    = 40
+	wargXNext = 48
+)
+
+// weightKernel writes func convWeight<mo>x<mk>(a *convWeightArgs), the micro-kernel of the
+// kernel gradient: mo·mk zmm accumulators, acc[o][r] += dy_o[t:t+16] · x_r[t:t+16] over the
+// vectors t of a run of images, where dy_o is output channel o of the tile (its vectors
+// interleaved, mo of them per block of 16 positions) and x_r an input plane shifted by the
+// byte offset offs[r]. The accumulators are loaded from and stored to acc (16 lanes each,
+// summed across the lanes by the caller).
+func weightKernel(w *writer, mo, mk int) {
+	name := fmt.Sprintf("convWeight%dx%d", mo, mk)
+	fmt.Fprintf(w, "\n// func %s(a *convWeightArgs)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-8\n", name)
+	a := func(o, r int) string { return fmt.Sprintf("Z%d", r*mo+o) }
+	offReg := []string{"R8", "R9", "R10", "R11", "R12", "R13"}
+	w.op("MOVQ a+0(FP), AX")
+	w.op("MOVQ %d(AX), BX", wargAcc)
+	for r := 0; r < mk; r++ {
+		for o := 0; o < mo; o++ {
+			w.op("VMOVUPS %d(BX), %s", 64*(r*mo+o), a(o, r))
+		}
+	}
+	w.op("MOVQ %d(AX), R14", wargOffs)
+	for r := 0; r < mk; r++ {
+		w.op("MOVQ %d(R14), %s", 8*r, offReg[r])
+	}
+	w.op("MOVQ %d(AX), SI", wargX)
+	w.op("MOVQ %d(AX), DI", wargDY)
+	w.op("MOVQ %d(AX), DX", wargN)
+	w.op("MOVQ %d(AX), R14", wargXNext)
+	w.label("img")
+	w.op("MOVQ %d(AX), CX", wargKV)
+	w.label("step")
+	for o := 0; o < mo; o++ {
+		w.op("VMOVUPS %d(DI), Z%d", 64*o, 24+o)
+	}
+	for r := 0; r < mk; r++ {
+		x := fmt.Sprintf("Z%d", 28+r%2)
+		w.op("VMOVUPS (SI)(%s*1), %s", offReg[r], x)
+		for o := 0; o < mo; o++ {
+			w.op("VFMADD231PS Z%d, %s, %s", 24+o, x, a(o, r))
+		}
+	}
+	w.op("ADDQ $64, SI")
+	w.op("ADDQ $%d, DI", 64*mo)
+	w.op("DECQ CX")
+	w.op("JNZ step")
+	w.op("ADDQ R14, SI")
+	w.op("DECQ DX")
+	w.op("JNZ img")
+	for r := 0; r < mk; r++ {
+		for o := 0; o < mo; o++ {
+			w.op("VMOVUPS %s, %d(BX)", a(o, r), 64*(r*mo+o))
 		}
 	}
 	w.op("VZEROUPPER")
