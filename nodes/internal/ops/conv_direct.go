@@ -65,8 +65,9 @@ func directTile(t, o int) (v, m int) {
 // convDirect sets y (N, O, Ho, Wo) to the convolution of x (N, C, H, W) by w (O, C, kh, kw),
 // stride 1, dilation (dh, dw) from win, input row i - pt + p·dh for output row i and kernel
 // row p (pt may be negative, as may pl), plus the bias (nil for none), through ReLU when relu
-// is set.
-func convDirect(win Window, d convDims, x, w, bias []float32, relu bool, y []float32) {
+// is set; with pool (and relu) y is the 2x2 max pooling with stride 2 of that, (N, O, Ho/2,
+// Wo/2), computed from the outputs while they are in the cache.
+func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y []float32) {
 	kh, kw := win.KH, win.KW
 	hp := d.ho + (kh-1)*win.DH
 	wp := d.wo + (kw-1)*win.DW
@@ -95,6 +96,7 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu bool, y []flo
 		copy(bb, bias[:d.o])
 	}
 	p := d.ho * d.wo
+	pp := (d.ho / 2) * (d.wo / 2)
 	work := d.n * d.o * p * kk / 4
 	compute.For(d.n*groups, work, func(lo, hi int) {
 		yp := compute.Scratch[float32](m * tpad)
@@ -114,6 +116,10 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu bool, y []flo
 			for ol := 0; ol < m && g*m+ol < d.o; ol++ {
 				o := g*m + ol
 				src := yp[ol*tpad:]
+				if pool {
+					pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, wp)
+					continue
+				}
 				dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
 				for i := 0; i < d.ho; i++ {
 					copy(dst[i*d.wo:(i+1)*d.wo], src[i*wp:i*wp+d.wo])
@@ -124,6 +130,22 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu bool, y []flo
 	})
 	compute.Release(wb)
 	compute.Release(xb)
+}
+
+// pooled sets dst (ho x wo) to the 2x2 max pooling with stride 2 of src, rows of wp values,
+// whose values are ReLU outputs (never NaN, zeros all +0: the maximum does not depend on the
+// order of the comparisons).
+func pooled(src, dst []float32, ho, wo, wp int) {
+	for i := 0; i < ho; i++ {
+		out := dst[i*wo : (i+1)*wo]
+		r0, r1 := src[2*i*wp:], src[(2*i+1)*wp:]
+		if maxPool2x2Row(out, r0, r1) {
+			continue
+		}
+		for j := range out {
+			out[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+		}
+	}
 }
 
 // padPlanes copies the planes of x (N, C, H, W) into xb, plane (n, c) at (n·C + c)·xs:
@@ -171,7 +193,7 @@ func convDirectInputGrad(win Window, d convDims, w, dy, dx []float32) {
 	t := Window{KH: kh, KW: kw, SH: 1, SW: 1, DH: win.DH, DW: win.DW,
 		PT: (kh-1)*win.DH - win.PT, PL: (kw-1)*win.DW - win.PL}
 	td := convDims{n: d.n, c: d.o, h: d.ho, w: d.wo, o: d.c, ho: d.h, wo: d.w}
-	convDirect(t, td, dy, wt, nil, false, dx)
+	convDirect(t, td, dy, wt, nil, false, false, dx)
 	compute.Release(wt)
 }
 
