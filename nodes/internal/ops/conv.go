@@ -410,7 +410,9 @@ func (op convInputGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgo
 		return nil, err
 	}
 	switch {
-	case dt == tensor.Float32 && directConvOK(op.win, d):
+	case dt == tensor.Float32 && directConvOK(op.win, d) && d.c > 1:
+		// (With one input channel the direct input gradient computes one output channel, one
+		// broadcast weight per vector of inputs: im2col measured faster, BenchmarkConvOp's W1conv1.)
 		convDirectInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
 	case dt == tensor.Float32:
 		convInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
