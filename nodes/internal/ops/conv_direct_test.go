@@ -151,7 +151,8 @@ func TestDirectConvIsChosen(t *testing.T) {
 	}
 }
 
-// TestDirectConvDeterministic runs the ops on 1 and 2 threads and wants the same bits.
+// TestDirectConvDeterministic runs the ops (and the convolution with fused pooling) on 1 and 2
+// threads and wants the same bits.
 func TestDirectConvDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, c := range []directCase{directCases[2], directCases[1], directCases[3]} {
@@ -160,15 +161,27 @@ func TestDirectConvDeterministic(t *testing.T) {
 		w := dense32(randSlice(r, d.o*d.c*c.win.KH*c.win.KW), d.kernelShape(c.win, 4)...)
 		b := dense32(randSlice(r, d.o), d.o)
 		dy := dense32(randSlice(r, d.n*d.o*d.ho*d.wo), d.outShape(4)...)
+		pooled := func() []float32 {
+			y, err := convOp{win: c.win, rank: 4, bias: true, relu: true, pool: true}.Do(x, w, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return y.(*tensor.Dense).Float32s()
+		}
 		prev := compute.SetThreads(1)
 		one := runConvOps(t, c, true, x, w, b, dy)
+		onePool := pooled()
 		compute.SetThreads(2)
 		two := runConvOps(t, c, true, x, w, b, dy)
+		twoPool := pooled()
 		compute.SetThreads(prev)
 		for k := range one {
 			if !slices.Equal(one[k], two[k]) {
 				t.Errorf("%v: %s differs between 1 and 2 threads", fmt.Sprint(c), [3]string{"y", "dx", "dw"}[k])
 			}
+		}
+		if !slices.Equal(onePool, twoPool) {
+			t.Errorf("%v: the fused pooling differs between 1 and 2 threads", fmt.Sprint(c))
 		}
 	}
 }
