@@ -98,24 +98,34 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y
 	p := d.ho * d.wo
 	pp := (d.ho / 2) * (d.wo / 2)
 	work := d.n * d.o * p * kk / 4
-	compute.For(d.n*groups, work, func(lo, hi int) {
-		yp := compute.Scratch[float32](m * tpad)
+	// An item computes gpi groups of output channels of one image, tile by tile: the inputs of
+	// a tile stay in the first-level cache for all its groups (4 groups measured 7% faster
+	// than 1 on W4), unless that leaves too few items for the threads.
+	gpi := min(groups, 4)
+	if d.n*((groups+gpi-1)/gpi) < 8 {
+		gpi = 1
+	}
+	items := (groups + gpi - 1) / gpi
+	compute.For(d.n*items, work, func(lo, hi int) {
+		yp := compute.Scratch[float32](gpi * m * tpad)
 		a := convKernelArgs{nc: d.c, kh: kh, kw: kw, xc: 4 * xs, xrow: 4 * wp * win.DH, xkq: 4 * win.DW, ys: 4 * tpad}
 		if relu {
 			a.relu = 1
 		}
 		for it := lo; it < hi; it++ {
-			n, g := it/groups, it%groups
-			a.w = &wb[g*kk*m]
-			a.bias = &bb[g*m]
+			n, g0 := it/items, it%items*gpi
+			g1 := min(g0+gpi, groups)
 			for k := 0; k < tiles; k++ {
 				a.x = &xb[n*d.c*xs+k*tile]
-				a.y = &yp[k*tile]
-				convDirectKernel(v, m, &a)
+				for g := g0; g < g1; g++ {
+					a.w = &wb[g*kk*m]
+					a.bias = &bb[g*m]
+					a.y = &yp[(g-g0)*m*tpad+k*tile]
+					convDirectKernel(v, m, &a)
+				}
 			}
-			for ol := 0; ol < m && g*m+ol < d.o; ol++ {
-				o := g*m + ol
-				src := yp[ol*tpad:]
+			for o := g0 * m; o < min(g1*m, d.o); o++ {
+				src := yp[(o-g0*m)*tpad:]
 				if pool {
 					pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, wp)
 					continue

@@ -24,7 +24,8 @@ func sameWin(k, pad, dil int) Window {
 // directCases cover the families of micro-kernels (one or two blocks of output channels, rows
 // of 1 to 28 pixels and longer ones cut into pieces), channels below, at and above 16 and not a
 // multiple of it, uneven and negative-equivalent padding (dx of a convolution padded by more
-// than the kernel), dilation, batch 1, 1-D, and strides (which take im2col).
+// than the kernel), dilation, batch 1, 1-D, strides (which take im2col), and batches large
+// enough for an item to hold several groups of output channels.
 var directCases = []directCase{
 	{n: 2, c: 3, h: 6, w: 7, o: 4, win: sameWin(3, 1, 1)},
 	{n: 1, c: 1, h: 28, w: 28, o: 32, win: sameWin(3, 1, 1)},
@@ -37,6 +38,8 @@ var directCases = []directCase{
 	{n: 2, c: 4, h: 7, w: 6, o: 8, win: Window{KH: 3, KW: 3, SH: 1, SW: 1, PT: 4, PB: 0, PL: 0, PR: 5, DH: 1, DW: 1}},
 	{n: 2, c: 6, h: 1, w: 30, o: 18, win: Window{KH: 1, KW: 5, SH: 1, SW: 1, PL: 2, PR: 2, DH: 1, DW: 1}},
 	{n: 2, c: 3, h: 9, w: 9, o: 5, win: Window{KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PB: 1, PL: 1, PR: 1, DH: 1, DW: 1}},
+	{n: 8, c: 5, h: 6, w: 9, o: 40, win: sameWin(3, 1, 1)}, // several groups of output channels per item, the last one short
+	{n: 9, c: 16, h: 5, w: 5, o: 70, win: sameWin(3, 1, 1)},
 }
 
 func (c directCase) dims(t *testing.T) convDims {
@@ -155,7 +158,7 @@ func TestDirectConvIsChosen(t *testing.T) {
 // threads and wants the same bits.
 func TestDirectConvDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	for _, c := range []directCase{directCases[2], directCases[1], directCases[3]} {
+	for _, c := range []directCase{directCases[2], directCases[1], directCases[3], directCases[11]} {
 		d := c.dims(t)
 		x := dense32(randSlice(r, d.n*d.c*d.h*d.w), d.inShape(4)...)
 		w := dense32(randSlice(r, d.o*d.c*c.win.KH*c.win.KW), d.kernelShape(c.win, 4)...)
