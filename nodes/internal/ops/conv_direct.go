@@ -100,9 +100,11 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y
 	work := d.n * d.o * p * kk / 4
 	// An item computes gpi groups of output channels of one image, tile by tile: the inputs of
 	// a tile stay in the first-level cache for all its groups (4 groups measured 7% faster
-	// than 1 on W4), unless that leaves too few items for the threads.
-	gpi := min(groups, 4)
-	if d.n*((groups+gpi-1)/gpi) < 8 {
+	// than 1 on W4). Not with few input channels (little to keep), when the groups' outputs
+	// would outgrow that cache (they are copied or pooled after the last tile), or when too few
+	// items would be left for the threads.
+	gpi := min(groups, 4, max(1, (1<<14)/(m*tpad)))
+	if d.c < 16 || d.n*((groups+gpi-1)/gpi) < 8 {
 		gpi = 1
 	}
 	items := (groups + gpi - 1) / gpi
