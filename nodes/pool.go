@@ -110,7 +110,7 @@ func (p *pool) Forward(b *graph.Builder, x *gorgonia.Node) (*gorgonia.Node, erro
 	if err != nil {
 		return nil, err
 	}
-	y, err := ops.Pool(p.kind, win, p.dims+2, p.excludePad, b.Name(p.name), x)
+	y, err := ops.PoolFused(p.kind, win, p.dims+2, p.excludePad, !b.Training(), b.Name(p.name), x)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}

@@ -46,7 +46,8 @@ type convOp struct {
 	rank  int
 	bias  bool
 	relu  bool
-	chunk int // the bound of one chunk's matrices, in elements; 0 means colChunkElems
+	pool  bool // a 2x2 max pooling with stride 2 follows the ReLU (see PoolFused); needs relu
+	chunk int  // the bound of one chunk's matrices, in elements; 0 means colChunkElems
 }
 
 // colChunkElems bounds the matrices of one chunk of images (the columns, C·kh·kw x G·Ho·Wo,
@@ -87,13 +88,16 @@ func (op convOp) Type() hm.Type {
 }
 
 func (op convOp) String() string {
+	if op.pool {
+		return fmt.Sprintf("conv%dd+relu+maxpool2x2(%v, bias %v)", op.rank-2, op.win, op.bias)
+	}
 	if op.relu {
 		return fmt.Sprintf("conv%dd+relu(%v, bias %v)", op.rank-2, op.win, op.bias)
 	}
 	return fmt.Sprintf("conv%dd(%v, bias %v)", op.rank-2, op.win, op.bias)
 }
 func (op convOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "unroll.conv rank=%d bias=%v relu=%v chunk=%d %v", op.rank, op.bias, op.relu, op.chunk, op.win)
+	fmt.Fprintf(h, "unroll.conv rank=%d bias=%v relu=%v pool=%v chunk=%d %v", op.rank, op.bias, op.relu, op.pool, op.chunk, op.win)
 }
 func (op convOp) Hashcode() uint32 { return hashOf(op) }
 
@@ -122,6 +126,17 @@ func (op convOp) dims(xs, ws, bs []int) (convDims, error) {
 	return d, nil
 }
 
+// pool2x2 is the 2x2 max pooling with stride 2 a convOp with pool set ends with.
+var pool2x2 = poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+
+// outShape is the shape of the op's output: the convolution's, or its pooling's.
+func (op convOp) outShape(d convDims) []int {
+	if op.pool {
+		return []int{d.n, d.o, d.ho / 2, d.wo / 2}
+	}
+	return d.outShape(op.rank)
+}
+
 func (d convDims) outShape(rank int) []int {
 	if rank == 3 {
 		return []int{d.n, d.o, d.wo}
@@ -148,7 +163,7 @@ func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.outShape(op.rank), nil
+	return op.outShape(d), nil
 }
 
 func (op convOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -170,12 +185,25 @@ func (op convOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value
 	if err != nil {
 		return nil, err
 	}
-	if out, err = outputFor(op, out, dt, d.outShape(op.rank)); err != nil {
+	if out, err = outputFor(op, out, dt, op.outShape(d)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d):
+		var bias []float32
+		if op.bias {
+			bias = data[float32](ts[2])
+		}
+		convDirect(op.win, d, data[float32](ts[0]), data[float32](ts[1]), bias, op.relu, op.pool, data[float32](out))
+	case op.pool: // the convolution into scratch, then its pooling
+		y := tensor.New(tensor.Of(dt), tensor.WithShape(d.outShape(op.rank)...))
+		if _, err := op.unpooled().DoInto(y, in...); err != nil {
+			return nil, err
+		}
+		return pool2x2.DoInto(out, y)
+	case dt == tensor.Float32:
 		convForward(op, d, ts, data[float32](out))
-	} else {
+	default:
 		convForward(op, d, ts, data[float64](out))
 	}
 	return out, nil
@@ -247,7 +275,17 @@ func (op convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 		return nil, fmt.Errorf("%v: expected %d inputs, got %d", op, op.Arity(), len(in))
 	}
 	x, w := in[0], in[1]
-	if op.relu { // the gradient of the fused ReLU: dz = dy where y > 0 (that is, z > 0), else 0
+	if op.pool {
+		// The pooling's gradient needs the convolution's output: a node of the unfused op
+		// computes it (the graph runs it only when a gradient is taken).
+		y, err := Apply(op.unpooled(), gradName(out, "conv"), in...)
+		if err != nil {
+			return nil, err
+		}
+		if grad, err = Apply(poolGradOp{fwd: pool2x2, relu: true}, gradName(out, "pool"), y, grad); err != nil {
+			return nil, err
+		}
+	} else if op.relu { // the gradient of the fused ReLU: dz = dy where y > 0 (that is, z > 0), else 0
 		var err error
 		if grad, err = reluGrad(out, grad, op.rank); err != nil {
 			return nil, err
@@ -270,6 +308,12 @@ func (op convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 		return nil, err
 	}
 	return gorgonia.Nodes{dx, dw, db}, nil
+}
+
+// unpooled is the op without its pooling.
+func (op convOp) unpooled() convOp {
+	op.pool = false
+	return op
 }
 
 // reluGrad adds the gradient of a fused ReLU whose output is y and whose upstream gradient is
@@ -365,9 +409,14 @@ func (op convInputGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgo
 	if out, err = outputFor(op, out, dt, d.inShape(op.rank)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d) && d.c > 1:
+		// (With one input channel the direct input gradient computes one output channel, one
+		// broadcast weight per vector of inputs: im2col measured faster, BenchmarkConvOp's W1conv1.)
+		convDirectInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	case dt == tensor.Float32:
 		convInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	} else {
+	default:
 		convInputGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
 	}
 	return out, nil
@@ -483,9 +532,12 @@ func (op convWeightGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorg
 	if out, err = outputFor(op, out, dt, d.kernelShape(op.win, op.rank)); err != nil {
 		return nil, err
 	}
-	if dt == tensor.Float32 {
+	switch {
+	case dt == tensor.Float32 && directConvOK(op.win, d):
+		convDirectWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	case dt == tensor.Float32:
 		convWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	} else {
+	default:
 		convWeightGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
 	}
 	return out, nil

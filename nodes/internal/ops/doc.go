@@ -32,6 +32,8 @@
 // elementwise loops (vec_amd64.s, with their Go versions in vec.go), the softmax of the
 // cross-entropy (softmax_row.go) and the 2x2 max pooling (pool_amd64.s). Each computes the same
 // operations in the same order as its Go version, so every path gives the same bits (which NaN
-// a NaN is aside), and the tests check that on every instruction set the machine has. A loop
+// a NaN is aside), and the tests check that on every instruction set the machine has. The
+// direct convolution (conv_direct.go, float32 stride 1, AVX-512 only) is the exception: it
+// sums in another order than the im2col path, so its tests hold it to a rounding bound. A loop
 // has an AVX-512 version only where one measured faster than AVX2; the files say which.
 package ops

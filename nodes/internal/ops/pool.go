@@ -522,6 +522,24 @@ func Pool(kind PoolKind, win Window, rank int, excludePad bool, name string, x *
 	return Apply(poolOp{kind: kind, win: win, rank: rank, excludePad: excludePad}, name, x)
 }
 
+// PoolFused adds the pooling of x to x's graph as Pool does; when inference is set (no
+// gradient will be taken through it) and the pooling is a 2x2 max pooling with stride 2 of the
+// output of a 2-D convolution with fused ReLU that nothing else reads yet, it adds instead one
+// op that computes the convolution, its ReLU and the pooling together (convOp.pool): the
+// convolution's output is then pooled while it is in the cache and never written out. The
+// convolution's own node stays in the graph, unused unless another node reads it.
+func PoolFused(kind PoolKind, win Window, rank int, excludePad, inference bool, name string, x *gorgonia.Node) (*gorgonia.Node, error) {
+	if inference && kind == MaxPool && rank == 4 && win == pool2x2.win {
+		if c, ok := x.Op().(convOp); ok && c.relu && !c.pool && c.rank == 4 && len(parentsOf(x)) == 0 {
+			if s := x.Shape(); len(s) == 4 && s[2] >= 2 && s[3] >= 2 {
+				c.pool = true
+				return Apply(c, name, childrenOf(x)...)
+			}
+		}
+	}
+	return Pool(kind, win, rank, excludePad, name, x)
+}
+
 // GlobalAvgPool adds the average of x (N, C, H, W) over H and W, giving (N, C).
 func GlobalAvgPool(name string, x *gorgonia.Node) (*gorgonia.Node, error) {
 	return Apply(globalAvgOp{}, name, x)

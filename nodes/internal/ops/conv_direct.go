@@ -1,0 +1,311 @@
+package ops
+
+import (
+	"github.com/unroll-ml/unroll/internal/compute"
+)
+
+// The direct convolution: float32, stride 1, on processors with AVX-512 (conv_direct_amd64.go).
+// It computes each output from the input and the kernel without the column matrix of im2col,
+// which is kh·kw times larger than the input and costs a pass over memory to write and one to
+// read. The op keeps NCHW at its inputs and outputs. Inside, it copies each input plane with
+// its padding written out as zeros, hp = Ho + (kh-1)·dh rows of wp = Wo + (kw-1)·dw columns,
+// and numbers the outputs of a plane by their place in such a padded row, t = i·wp + j, j < wp
+// (the columns j >= Wo are computed and dropped). Then output t meets input t + p·dh·wp + q·dw
+// for kernel element (p, q): sixteen consecutive outputs meet sixteen consecutive inputs, one
+// vector load. The micro-kernels (conv_gen.go) compute 16·v consecutive outputs of m output
+// channels: for each input channel and kernel element they load v vectors of inputs,
+// broadcast m weights (stored in that order, wb[g][c][p][q][m]) and add v·m products with
+// FMAs. The tile (v, m) is chosen per layer (directTile). The output channels of one image, m
+// at a time, are shared among the threads; each output is computed by one thread in a fixed
+// order, so the result does not depend on the number of threads.
+//
+// The input gradient of a stride-1 convolution is itself such a convolution: of dy, padded by
+// (kh-1)·dh - pt above (and so on), with the kernel flipped and its two channel axes swapped
+// (convDirectInputGrad).
+
+// convKernelArgs are the arguments of a micro-kernel (their offsets are in conv_gen.go).
+type convKernelArgs struct {
+	x    *float32 // first input the first output meets, in channel 0
+	w    *float32 // weights of the m output channels, [c][p][q][m]
+	y    *float32 // first output of the first channel
+	nc   int      // input channels
+	kh   int
+	kw   int
+	xc   int      // bytes between two input planes
+	xrow int      // bytes between the rows two kernel rows meet
+	xkq  int      // bytes between the columns two kernel columns meet
+	ys   int      // bytes between two output channels in y
+	bias *float32 // m biases
+	relu int      // 1: max(0, ·) after the bias
+}
+
+// directConvOK reports whether the direct convolution computes a float32 convolution with
+// window win and sizes d (its forward, or its input gradient as a forward): AVX-512, stride 1.
+func directConvOK(win Window, d convDims) bool {
+	return directConvAvailable() && win.SH == 1 && win.SW == 1
+}
+
+// directTile chooses the micro-kernel for t outputs (padded positions) of o channels per
+// plane: the fewest multiply-adds, padding included, with a small charge for the loads of a
+// small tile (v + m loads for v·m FMAs).
+func directTile(t, o int) (v, m int) {
+	best := 0.0
+	for _, k := range directKernelTiles() {
+		kv, km := k[0], k[1]
+		tp := (t + 16*kv - 1) / (16 * kv) * 16 * kv
+		op := (o + km - 1) / km * km
+		cost := float64(tp*op) * (1 + 0.3*float64(kv+km)/float64(kv*km))
+		if best == 0 || cost < best {
+			best, v, m = cost, kv, km
+		}
+	}
+	return v, m
+}
+
+// convDirect sets y (N, O, Ho, Wo) to the convolution of x (N, C, H, W) by w (O, C, kh, kw),
+// stride 1, dilation (dh, dw) from win, input row i - pt + p·dh for output row i and kernel
+// row p (pt may be negative, as may pl), plus the bias (nil for none), through ReLU when relu
+// is set; with pool (and relu) y is the 2x2 max pooling with stride 2 of that, (N, O, Ho/2,
+// Wo/2), computed from the outputs while they are in the cache.
+func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y []float32) {
+	kh, kw := win.KH, win.KW
+	hp := d.ho + (kh-1)*win.DH
+	wp := d.wo + (kw-1)*win.DW
+	t := d.ho * wp
+	v, m := directTile(t, d.o)
+	tile := 16 * v
+	tiles := (t + tile - 1) / tile
+	tpad := tiles * tile
+	// The last tile reads up to tpad-1 + (kh-1)·dh·wp + (kw-1)·dw.
+	xs := (tpad + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
+	xb := compute.Scratch[float32](d.n * d.c * xs)
+	padPlanes(d, x, xb, xs, hp, wp, win.PT, win.PL)
+
+	groups := (d.o + m - 1) / m
+	kk := d.c * kh * kw
+	wb := compute.Scratch[float32](groups * kk * m)
+	clear(wb)
+	for o := 0; o < d.o; o++ {
+		g, ol := o/m, o%m
+		for e := 0; e < kk; e++ { // e = (c·kh + p)·kw + q
+			wb[(g*kk+e)*m+ol] = w[o*kk+e]
+		}
+	}
+	bb := make([]float32, groups*m)
+	if bias != nil {
+		copy(bb, bias[:d.o])
+	}
+	p := d.ho * d.wo
+	pp := (d.ho / 2) * (d.wo / 2)
+	work := d.n * d.o * p * kk / 4
+	// An item computes gpi groups of output channels of one image, tile by tile: the inputs of
+	// a tile stay in the first-level cache for all its groups (4 groups measured 7% faster
+	// than 1 on W4). Not with few input channels (little to keep), when the groups' outputs
+	// would outgrow that cache (they are copied or pooled after the last tile), or when too few
+	// items would be left for the threads.
+	gpi := min(groups, 4, max(1, (1<<14)/(m*tpad)))
+	if d.c < 16 || d.n*((groups+gpi-1)/gpi) < 8 {
+		gpi = 1
+	}
+	items := (groups + gpi - 1) / gpi
+	compute.For(d.n*items, work, func(lo, hi int) {
+		yp := compute.Scratch[float32](gpi * m * tpad)
+		a := convKernelArgs{nc: d.c, kh: kh, kw: kw, xc: 4 * xs, xrow: 4 * wp * win.DH, xkq: 4 * win.DW, ys: 4 * tpad}
+		if relu {
+			a.relu = 1
+		}
+		for it := lo; it < hi; it++ {
+			n, g0 := it/items, it%items*gpi
+			g1 := min(g0+gpi, groups)
+			for k := 0; k < tiles; k++ {
+				a.x = &xb[n*d.c*xs+k*tile]
+				for g := g0; g < g1; g++ {
+					a.w = &wb[g*kk*m]
+					a.bias = &bb[g*m]
+					a.y = &yp[(g-g0)*m*tpad+k*tile]
+					convDirectKernel(v, m, &a)
+				}
+			}
+			for o := g0 * m; o < min(g1*m, d.o); o++ {
+				src := yp[(o-g0*m)*tpad:]
+				if pool {
+					pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, wp)
+					continue
+				}
+				dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
+				for i := 0; i < d.ho; i++ {
+					copy(dst[i*d.wo:(i+1)*d.wo], src[i*wp:i*wp+d.wo])
+				}
+			}
+		}
+		compute.Release(yp)
+	})
+	compute.Release(wb)
+	compute.Release(xb)
+}
+
+// pooled sets dst (ho x wo) to the 2x2 max pooling with stride 2 of src, rows of wp values,
+// whose values are ReLU outputs (never NaN, zeros all +0: the maximum does not depend on the
+// order of the comparisons).
+func pooled(src, dst []float32, ho, wo, wp int) {
+	for i := 0; i < ho; i++ {
+		out := dst[i*wo : (i+1)*wo]
+		r0, r1 := src[2*i*wp:], src[(2*i+1)*wp:]
+		if maxPool2x2Row(out, r0, r1) {
+			continue
+		}
+		for j := range out {
+			out[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+		}
+	}
+}
+
+// padPlanes copies the planes of x (N, C, H, W) into xb, plane (n, c) at (n·C + c)·xs:
+// xb[u·wp + v] = x[n][c][u-pt][v-pl] for u < hp, v < wp, 0 outside the image and after the
+// hp·wp values.
+func padPlanes(d convDims, x, xb []float32, xs, hp, wp, pt, pl int) {
+	items := d.n * d.c
+	compute.For(items, items*xs, func(lo, hi int) {
+		v0, v1 := max(pl, 0), min(d.w+pl, wp) // the columns that hold image columns
+		for it := lo; it < hi; it++ {
+			src := x[it*d.h*d.w : (it+1)*d.h*d.w]
+			dst := xb[it*xs : (it+1)*xs]
+			for u := 0; u < hp; u++ {
+				row := dst[u*wp : (u+1)*wp]
+				r := u - pt
+				if r < 0 || r >= d.h || v0 >= v1 {
+					clear(row)
+					continue
+				}
+				clear(row[:v0])
+				copy(row[v0:v1], src[r*d.w+v0-pl:r*d.w+v1-pl])
+				clear(row[v1:])
+			}
+			clear(dst[hp*wp:])
+		}
+	})
+}
+
+// convDirectInputGrad sets dx (N, C, H, W) to the input gradient of a stride-1 convolution
+// with window win and sizes d, from w (O, C, kh, kw) and dy (N, O, Ho, Wo): the convolution of
+// dy by the flipped kernel with its channel axes swapped, dx[n][c][u][v] =
+// Σ_{o,p,q} dy[n][o][u+pt-p·dh][v+pl-q·dw] · w[o][c][p][q].
+func convDirectInputGrad(win Window, d convDims, w, dy, dx []float32) {
+	kh, kw := win.KH, win.KW
+	wt := compute.Scratch[float32](d.c * d.o * kh * kw)
+	for o := 0; o < d.o; o++ {
+		for c := 0; c < d.c; c++ {
+			for p := 0; p < kh; p++ {
+				for q := 0; q < kw; q++ {
+					wt[((c*d.o+o)*kh+kh-1-p)*kw+kw-1-q] = w[((o*d.c+c)*kh+p)*kw+q]
+				}
+			}
+		}
+	}
+	t := Window{KH: kh, KW: kw, SH: 1, SW: 1, DH: win.DH, DW: win.DW,
+		PT: (kh-1)*win.DH - win.PT, PL: (kw-1)*win.DW - win.PL}
+	td := convDims{n: d.n, c: d.o, h: d.ho, w: d.wo, o: d.c, ho: d.h, wo: d.w}
+	convDirect(t, td, dy, wt, nil, false, false, dx)
+	compute.Release(wt)
+}
+
+// convWeightArgs are the arguments of a kernel-gradient micro-kernel (offsets in conv_gen.go).
+type convWeightArgs struct {
+	x     *float32 // padded input planes of the first image
+	dy    *float32 // output gradient of the tile's channels, first image
+	acc   *float32 // the tile's accumulators, 16 lanes each
+	offs  *int     // byte offsets of the tile's shifted input planes
+	n     int      // images
+	kv    int      // vectors of 16 positions per image
+	xnext int      // bytes from the end of an image's positions to the next image
+}
+
+// weightTileO is the number of output channels of a kernel-gradient tile, weightTileR the
+// largest number of (input channel, kernel row, kernel column) rows.
+const weightTileO, weightTileR = 4, 6
+
+// convDirectWeightGrad sets dw (O, C, kh, kw) to the kernel gradient of a stride-1 convolution
+// with window win and sizes d, from x (N, C, H, W) and dy (N, O, Ho, Wo):
+// dw[o][c][p][q] = Σ_{n,i,j} dy[n][o][i][j] · x[n][c][i-pt+p·dh][j-pl+q·dw]. With the outputs
+// numbered by their place t in a padded row (see convDirect; dy is 0 at the dropped columns),
+// that is Σ_n Σ_t dy_o[t] · xpad_c[t + p·dh·wp + q·dw]: a dot product of two contiguous runs.
+// The micro-kernels keep 16 partial sums per (o, c, p, q), over the images in order; their
+// lanes are added in a fixed order at the end, so the result does not depend on the number of
+// threads (which share the output channels, weightTileO at a time).
+func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
+	kh, kw := win.KH, win.KW
+	hp := d.ho + (kh-1)*win.DH
+	wp := d.wo + (kw-1)*win.DW
+	t := d.ho * wp
+	kv := (t + 15) / 16
+	tp := 16 * kv
+	xs := (tp + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
+	xb := compute.Scratch[float32](d.n * d.c * xs)
+	padPlanes(d, x, xb, xs, hp, wp, win.PT, win.PL)
+
+	const mo, mr = weightTileO, weightTileR
+	ot := (d.o + mo - 1) / mo
+	dyb := compute.Scratch[float32](ot * d.n * tp * mo) // [ot][n][kv][mo][16]
+	compute.For(ot*d.n, ot*d.n*tp*mo, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			g, n := it/d.n, it%d.n
+			dst := dyb[it*tp*mo : (it+1)*tp*mo]
+			clear(dst)
+			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
+				src := dy[(n*d.o+g*mo+ol)*d.ho*d.wo:]
+				for i := 0; i < d.ho; i++ {
+					for j := 0; j < d.wo; { // the run of row i that falls in one block of 16
+						pos := i*wp + j
+						k := min(16-pos%16, d.wo-j)
+						copy(dst[(pos/16*mo+ol)*16+pos%16:][:k], src[i*d.wo+j:][:k])
+						j += k
+					}
+				}
+			}
+		}
+	})
+
+	r := d.c * kh * kw
+	rt := (r + mr - 1) / mr
+	offs := make([]int, rt*mr)
+	for e := 0; e < r; e++ {
+		c, p, q := e/(kh*kw), e/kw%kh, e%kw
+		offs[e] = 4 * (c*xs + p*win.DH*wp + q*win.DW)
+	}
+	tileAcc := mo * mr * 16
+	acc := compute.Scratch[float32](ot * rt * tileAcc)
+	clear(acc)
+	nn := max(1, min(d.n, (1<<15)/(d.c*xs))) // images per run: their planes stay in the cache
+	work := d.n * d.o * t * r / 4
+	compute.For(ot, work, func(lo, hi int) {
+		a := convWeightArgs{kv: kv, xnext: 4 * (d.c*xs - tp)}
+		for n0 := 0; n0 < d.n; n0 += nn {
+			a.n = min(nn, d.n-n0)
+			for g := lo; g < hi; g++ {
+				for k := 0; k < rt; k++ {
+					a.x = &xb[n0*d.c*xs]
+					a.dy = &dyb[(g*d.n+n0)*tp*mo]
+					a.acc = &acc[(g*rt+k)*tileAcc]
+					a.offs = &offs[k*mr]
+					convWeightKernel(min(mr, r-k*mr), &a)
+				}
+			}
+		}
+		for g := lo; g < hi; g++ {
+			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
+				o := g*mo + ol
+				for e := 0; e < r; e++ {
+					lanes := acc[(g*rt+e/mr)*tileAcc+(e%mr*mo+ol)*16:][:16]
+					var s float32
+					for _, v := range lanes {
+						s += v
+					}
+					dw[o*r+e] = s
+				}
+			}
+		}
+	})
+	compute.Release(acc)
+	compute.Release(dyb)
+	compute.Release(xb)
+}
