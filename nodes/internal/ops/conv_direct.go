@@ -108,6 +108,9 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y
 		gpi = 1
 	}
 	items := (groups + gpi - 1) / gpi
+	// The outputs leave the padded layout by masked stores when its rows hold whole output
+	// rows (always, here: wp >= wo), else row by row.
+	out, packed := packTable(tpad/16, d.ho, d.wo, d.ho, wp, 0, 0)
 	compute.For(d.n*items, work, func(lo, hi int) {
 		yp := compute.Scratch[float32](gpi * m * tpad)
 		a := convKernelArgs{nc: d.c, kh: kh, kw: kw, xc: 4 * xs, xrow: 4 * wp * win.DH, xkq: 4 * win.DW, ys: 4 * tpad}
@@ -131,6 +134,11 @@ func convDirect(win Window, d convDims, x, w, bias []float32, relu, pool bool, y
 				if pool {
 					pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, wp)
 					continue
+				}
+				if packed {
+					convCompress(&packArgs{plane: &y[(n*d.o+o)*p], packed: &src[0], vecs: &out[0], nvec: len(out),
+						planes: min(g1*m, d.o) - o, planeStep: 4 * p, packedStep: 4 * tpad, vecStep: 64})
+					break
 				}
 				dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
 				for i := 0; i < d.ho; i++ {
@@ -164,6 +172,19 @@ func pooled(src, dst []float32, ho, wo, wp int) {
 // xb[u·wp + v] = x[n][c][u-pt][v-pl] for u < hp, v < wp, 0 outside the image and after the
 // hp·wp values.
 func padPlanes(d convDims, x, xb []float32, xs, hp, wp, pt, pl int) {
+	items := d.n * d.c
+	if vecs, ok := packTable(xs/16, d.h, d.w, hp, wp, pt, pl); ok && directConvAvailable() {
+		compute.For(items, items*xs, func(lo, hi int) {
+			convExpand(&packArgs{plane: &x[lo*d.h*d.w], packed: &xb[lo*xs], vecs: &vecs[0], nvec: len(vecs),
+				planes: hi - lo, planeStep: 4 * d.h * d.w, packedStep: 4 * xs, vecStep: 64})
+		})
+		return
+	}
+	padPlanesRows(d, x, xb, xs, hp, wp, pt, pl)
+}
+
+// padPlanesRows is padPlanes row by row, where the assembly does not apply.
+func padPlanesRows(d convDims, x, xb []float32, xs, hp, wp, pt, pl int) {
 	items := d.n * d.c
 	compute.For(items, items*xs, func(lo, hi int) {
 		v0, v1 := max(pl, 0), min(d.w+pl, wp) // the columns that hold image columns
@@ -246,10 +267,19 @@ func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
 	const mo, mr = weightTileO, weightTileR
 	ot := (d.o + mo - 1) / mo
 	dyb := compute.Scratch[float32](ot * d.n * tp * mo) // [ot][n][kv][mo][16]
+	vecs, packed := packTable(kv, d.ho, d.wo, d.ho, wp, 0, 0)
 	compute.For(ot*d.n, ot*d.n*tp*mo, func(lo, hi int) {
 		for it := lo; it < hi; it++ {
 			g, n := it/d.n, it%d.n
 			dst := dyb[it*tp*mo : (it+1)*tp*mo]
+			if planes := min(mo, d.o-g*mo); packed {
+				if planes < mo {
+					clear(dst)
+				}
+				convExpand(&packArgs{plane: &dy[(n*d.o+g*mo)*d.ho*d.wo], packed: &dst[0], vecs: &vecs[0], nvec: kv,
+					planes: planes, planeStep: 4 * d.ho * d.wo, packedStep: 64, vecStep: 64 * mo})
+				continue
+			}
 			clear(dst)
 			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
 				src := dy[(n*d.o+g*mo+ol)*d.ho*d.wo:]

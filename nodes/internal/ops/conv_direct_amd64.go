@@ -193,3 +193,9 @@ func directConvAvailable() bool { return compute.Current() >= compute.AVX512 }
 
 // convDirectKernel runs the micro-kernel for 16·v outputs of m channels.
 func convDirectKernel(v, m int, a *convKernelArgs) { convDirectKernels[v-1][m-1](a) }
+
+//go:noescape
+func convExpand(a *packArgs)
+
+//go:noescape
+func convCompress(a *packArgs)

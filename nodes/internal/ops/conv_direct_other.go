@@ -14,3 +14,9 @@ func convDirectKernel(v, m int, a *convKernelArgs) {}
 
 // convWeightKernel is never called on this platform (directConvAvailable is false).
 func convWeightKernel(mk int, a *convWeightArgs) {}
+
+// convExpand is never called on this platform (directConvAvailable is false).
+func convExpand(a *packArgs) {}
+
+// convCompress is never called on this platform (directConvAvailable is false).
+func convCompress(a *packArgs) {}
