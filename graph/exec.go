@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -223,35 +222,3 @@ func (e *executor) value(n *gorgonia.Node) gorgonia.Value {
 func (e *executor) reset() { clear(e.vals) }
 
 func (e *executor) close() error { return nil }
-
-// scanNonFinite returns the index of the first NaN or infinite element of t, or -1, as
-// firstNonFinite does, but reads float32 and float64 data without a branch per element: it
-// ORs the exponent test of a block of elements and searches a block only when the test fires.
-func scanNonFinite(t *tensor.Dense) int {
-	const block = 1024
-	switch d := t.Data().(type) {
-	case []float32:
-		for lo := 0; lo < len(d); lo += block {
-			var bad uint32
-			for _, v := range d[lo:min(lo+block, len(d))] {
-				bad |= math.Float32bits(v)&0x7f800000 + 0x00800000 // bit 31 set when the exponent is all ones
-			}
-			if bad&0x80000000 != 0 {
-				return lo + firstNonFinite(tensor.New(tensor.WithBacking(d[lo:min(lo+block, len(d))])))
-			}
-		}
-		return -1
-	case []float64:
-		for lo := 0; lo < len(d); lo += block {
-			var bad uint64
-			for _, v := range d[lo:min(lo+block, len(d))] {
-				bad |= math.Float64bits(v)&0x7ff0000000000000 + 0x0010000000000000
-			}
-			if bad&(1<<63) != 0 {
-				return lo + firstNonFinite(tensor.New(tensor.WithBacking(d[lo:min(lo+block, len(d))])))
-			}
-		}
-		return -1
-	}
-	return firstNonFinite(t)
-}

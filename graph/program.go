@@ -328,7 +328,7 @@ func (p *Program) bindInputs(feeds Feeds) error {
 			if !v.Shape().Eq(in.node.Shape()) {
 				return fmt.Errorf("graph: input %q has shape %v, want %v", in.name, v.Shape(), in.node.Shape())
 			}
-			if i := scanNonFinite(v); i >= 0 {
+			if i := firstNonFinite(v); i >= 0 {
 				return fmt.Errorf("graph: input %q holds %v at element %d: inputs must be finite", in.name, Float64s(v)[i], i)
 			}
 		case in.kind == feedInput:

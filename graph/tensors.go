@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/unroll-ml/unroll/internal/compute"
 	"gorgonia.org/tensor"
 )
 
@@ -94,22 +95,14 @@ func Scalar(t *tensor.Dense) (float64, error) {
 	return Float64s(t)[0], nil
 }
 
-// firstNonFinite returns the index of the first NaN or Inf in a float tensor, or -1.
+// firstNonFinite returns the index of the first NaN or Inf in a float tensor, or -1; large
+// tensors are read on all the threads (compute.FirstNonFinite).
 func firstNonFinite(t *tensor.Dense) int {
 	switch d := t.Data().(type) {
 	case []float32:
-		for i, v := range d {
-			f := float64(v)
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return i
-			}
-		}
+		return compute.FirstNonFinite(d)
 	case []float64:
-		for i, v := range d {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return i
-			}
-		}
+		return compute.FirstNonFinite(d)
 	case float32:
 		if f := float64(d); math.IsNaN(f) || math.IsInf(f, 0) {
 			return 0
