@@ -101,6 +101,7 @@ func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, err
 		}
 	}
 	e := &executor{slot: make(map[*gorgonia.Node]int, len(live)), vals: make([]gorgonia.Value, len(live))}
+	sums := sumOps{}
 	for i := len(sorted) - 1; i >= 0; i-- { // Sort puts the roots first
 		n := sorted[i]
 		if !live[n] {
@@ -113,9 +114,8 @@ func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, err
 			continue
 		}
 		s := execStep{node: n, op: n.Op(), at: at}
-		children := g.From(n.ID())
-		for children != nil && children.Next() {
-			c := children.Node().(*gorgonia.Node)
+		kids := childrenOf(g, n)
+		for _, c := range kids {
 			j, ok := e.slot[c]
 			if !ok {
 				return nil, fmt.Errorf("graph: node %v is used before it is computed", c)
@@ -129,6 +129,9 @@ func newExecutor(g *gorgonia.ExprGraph, needed []*gorgonia.Node) (*executor, err
 				s.pre = op
 			case gorgonia.UsePreallocDoer:
 				s.pre = gorgoniaPrealloc{op}
+				if sums.is(n, kids) {
+					s.pre = sumOp{op}
+				}
 			}
 		}
 		e.steps = append(e.steps, s)

@@ -272,11 +272,7 @@ func cellPrepare[T Float](op cellWeightsOp) func(wT []T, in [][]T) error {
 	return func(wT []T, in [][]T) error {
 		wih, whh := in[0], in[1]
 		G, I, H := op.g(), op.in, op.hidden
-		for j := 0; j < G; j++ {
-			for i, v := range wih[j*I : (j+1)*I] {
-				wT[i*G+j] = v
-			}
-		}
+		transposeInto(wT, wih, G, I)
 		if w32, ok := any(wih).([]float32); ok {
 			h32 := any(whh).([]float32)
 			op.w.packX.Pack(true, I, G, w32, I)
@@ -286,6 +282,24 @@ func cellPrepare[T Float](op cellWeightsOp) func(wT []T, in [][]T) error {
 			}
 		}
 		return nil
+	}
+}
+
+// transposeInto sets dst (cols x rows) to the transpose of src (rows x cols), in square blocks
+// whose rows and columns stay in the first-level cache: element by element, the writes of one
+// source row would touch cols different lines of dst, each rows·4 or ·8 bytes apart.
+func transposeInto[T Float](dst, src []T, rows, cols int) {
+	const b = 16
+	for r0 := 0; r0 < rows; r0 += b {
+		r1 := min(r0+b, rows)
+		for c0 := 0; c0 < cols; c0 += b {
+			c1 := min(c0+b, cols)
+			for r := r0; r < r1; r++ {
+				for c, v := range src[r*cols+c0 : r*cols+c1] {
+					dst[(c0+c)*rows+r] = v
+				}
+			}
+		}
 	}
 }
 

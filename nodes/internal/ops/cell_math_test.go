@@ -217,3 +217,24 @@ func BenchmarkCellRows(b *testing.B) {
 		})
 	})
 }
+
+// transposeInto moves every element once, to its transposed place, for sizes that are and are
+// not multiples of its block.
+func TestTransposeInto(t *testing.T) {
+	for _, sz := range [][2]int{{1, 1}, {1, 37}, {37, 1}, {16, 16}, {1024, 96}, {33, 17}, {5, 100}} {
+		rows, cols := sz[0], sz[1]
+		src := make([]float32, rows*cols)
+		for i := range src {
+			src[i] = float32(i + 1)
+		}
+		dst := make([]float32, rows*cols)
+		transposeInto(dst, src, rows, cols)
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				if got, want := dst[c*rows+r], src[r*cols+c]; got != want {
+					t.Fatalf("%dx%d: dst[%d][%d] = %v, want %v", rows, cols, c, r, got, want)
+				}
+			}
+		}
+	}
+}

@@ -282,12 +282,12 @@ func (op colsOp) DoInto(out *tensor.Dense, vs ...gorgonia.Value) (gorgonia.Value
 func copyCols[T Float](op colsOp) func(out []T, in [][]T) error {
 	return func(out []T, in [][]T) error {
 		src, w := in[0], op.to-op.from
-		if op.scatter {
-			clear(out)
-		}
 		for b := 0; b < op.batch; b++ {
-			if op.scatter {
-				copy(out[b*op.width+op.from:b*op.width+op.to], src[b*w:(b+1)*w])
+			if op.scatter { // each element written once: zeros around the copied columns
+				row := out[b*op.width : (b+1)*op.width]
+				clear(row[:op.from])
+				copy(row[op.from:op.to], src[b*w:(b+1)*w])
+				clear(row[op.to:])
 			} else {
 				copy(out[b*w:(b+1)*w], src[b*op.width+op.from:b*op.width+op.to])
 			}

@@ -14,12 +14,6 @@ import "github.com/unroll-ml/unroll/internal/compute"
 // AVX-512 path runs the AVX2 ones; scale32 and colSums32 say why they have none either.
 
 //go:noescape
-func vecAdd32AVX2(dst, a, b *float32, n int)
-
-//go:noescape
-func vecAdd32AVX512(dst, a, b *float32, n int)
-
-//go:noescape
 func vecMul32AVX2(dst, a, b *float32, n int)
 
 //go:noescape
@@ -58,8 +52,8 @@ func binary32(dst, a, b []float32, avx512, avx2 func(dst, a, b *float32, n int),
 	}
 }
 
-// add32 sets dst = a + b.
-func add32(dst, a, b []float32) { binary32(dst, a, b, vecAdd32AVX512, vecAdd32AVX2, add32Go) }
+// add32 sets dst = a + b (compute.Add: AVX-512, AVX2 or Go).
+func add32(dst, a, b []float32) { compute.Add(dst, a, b) }
 
 // mul32 sets dst = a ⊙ b.
 func mul32(dst, a, b []float32) { binary32(dst, a, b, nil, vecMul32AVX2, mul32Go) }

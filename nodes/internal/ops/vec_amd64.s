@@ -62,54 +62,6 @@ done: \
 	VZEROUPPER \
 	RET
 
-// func vecAdd32AVX2(dst, a, b *float32, n int) sets dst[i] = a[i] + b[i] for i < n&^7.
-TEXT ·vecAdd32AVX2(SB), NOSPLIT, $0-32
-	BINARY8(VADDPS)
-
-// func vecAdd32AVX512(dst, a, b *float32, n int) sets dst[i] = a[i] + b[i] for i < n.
-TEXT ·vecAdd32AVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DX
-	MOVQ n+24(FP), CX
-four:
-	CMPQ CX, $64
-	JB one
-	VMOVUPS (SI), Z0
-	VMOVUPS 64(SI), Z1
-	VMOVUPS 128(SI), Z2
-	VMOVUPS 192(SI), Z3
-	VADDPS (DX), Z0, Z0
-	VADDPS 64(DX), Z1, Z1
-	VADDPS 128(DX), Z2, Z2
-	VADDPS 192(DX), Z3, Z3
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
-	VMOVUPS Z3, 192(DI)
-	ADDQ $256, SI
-	ADDQ $256, DX
-	ADDQ $256, DI
-	SUBQ $64, CX
-	JMP four
-one:
-	TESTQ CX, CX
-	JLE done
-	VECMASK(full)
-full:
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VADDPS Z1, Z0, Z0
-	VMOVUPS Z0, K1, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DX
-	ADDQ $64, DI
-	SUBQ $16, CX
-	JMP one
-done:
-	VZEROUPPER
-	RET
-
 // func vecMul32AVX2(dst, a, b *float32, n int) sets dst[i] = a[i] * b[i] for i < n&^7.
 TEXT ·vecMul32AVX2(SB), NOSPLIT, $0-32
 	BINARY8(VMULPS)
