@@ -32,7 +32,9 @@
 // Compile turns a builder into a Program with named outputs, run many times with Feeds (inputs
 // by name; a feed of the wrong shape or dtype is an error naming the input and both shapes).
 // A program runs on unroll's executor by default: it runs only the nodes its outputs need and
-// lets unroll's ops write into buffers it keeps from run to run. Gorgonia's TapeMachine is the
+// lets unroll's ops write into buffers it keeps from run to run; Gorgonia's sum of two tensors
+// of one shape (where gorgonia.Grad meets the gradients of a value that feeds several nodes)
+// it runs with its own vector loop (exec_add.go), same bits. Gorgonia's TapeMachine is the
 // checked alternative (WithVM; the tests run under both, go test -tags tapevm).
 //
 // Differentiation is Gorgonia's: gorgonia.Grad calls every op's SymDiff. After it, ops that
