@@ -40,6 +40,7 @@ var directCases = []directCase{
 	{n: 2, c: 3, h: 9, w: 9, o: 5, win: Window{KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PB: 1, PL: 1, PR: 1, DH: 1, DW: 1}},
 	{n: 8, c: 5, h: 6, w: 9, o: 40, win: sameWin(3, 1, 1)}, // several groups of output channels per item, the last one short
 	{n: 9, c: 16, h: 5, w: 5, o: 70, win: sameWin(3, 1, 1)},
+	{n: 2, c: 45, h: 7, w: 9, o: 20, win: sameWin(3, 1, 1)}, // input channels in two passes (directChunk), the second short
 }
 
 func (c directCase) dims(t *testing.T) convDims {
@@ -185,6 +186,33 @@ func TestDirectConvDeterministic(t *testing.T) {
 		}
 		if !slices.Equal(onePool, twoPool) {
 			t.Errorf("%v: the fused pooling differs between 1 and 2 threads", fmt.Sprint(c))
+		}
+	}
+}
+
+// TestDirectConvChunks computes convolutions whose input channels take several passes
+// (directChunk) in one pass and in passes of 1, 7, 16 and 32 channels, with bias and ReLU, and
+// wants the same bits: a pass continues the sums of the one before, in the same order.
+func TestDirectConvChunks(t *testing.T) {
+	if !directConvAvailable() {
+		t.Skip("no direct convolution on this machine or build")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, c := range []directCase{directCases[2], directCases[13], {n: 2, c: 70, h: 6, w: 5, o: 9, win: sameWin(3, 1, 1)}} {
+		d := c.dims(t)
+		x := dense32(randSlice(r, d.n*d.c*d.h*d.w), d.inShape(4)...).Float32s()
+		w := dense32(randSlice(r, d.o*d.c*c.win.KH*c.win.KW), d.kernelShape(c.win, 4)...).Float32s()
+		b := dense32(randSlice(r, d.o), d.o).Float32s()
+		run := func(chunk int) []float32 {
+			y := make([]float32, d.n*d.o*d.ho*d.wo)
+			convDirectChunked(c.win, d, x, w, b, true, false, y, chunk)
+			return y
+		}
+		whole := run(d.c)
+		for _, chunk := range []int{1, 7, 16, 32} {
+			if got := run(chunk); !slices.Equal(got, whole) {
+				t.Errorf("%v: passes of %d input channels differ from one pass", fmt.Sprint(c), chunk)
+			}
 		}
 	}
 }

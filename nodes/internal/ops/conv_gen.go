@@ -7,10 +7,12 @@
 //
 // Kernel convDirect<v>x<m> computes 16·v consecutive output positions of one image (positions
 // of the padded row width, see conv_direct.go) for m output channels: v·m zmm accumulators.
-// For every input channel, kernel row and kernel column it loads the v vectors of inputs those
-// positions meet (contiguous, since the positions are), broadcasts each of the m weights and
-// adds the products with FMAs; then it adds each channel's bias, applies ReLU if asked and
-// stores the accumulators, one row of 16·v positions per output channel.
+// It starts from zero, or from the sums in y (acc set: an earlier call did other input
+// channels). For every input channel, kernel row and kernel column it loads the v vectors of
+// inputs those positions meet (contiguous, since the positions are), broadcasts each of the m
+// weights and adds the products with FMAs; then it adds each channel's bias (unless bias is
+// nil), applies ReLU if asked and stores the accumulators, one row of 16·v positions per
+// output channel.
 package main
 
 import (
@@ -51,6 +53,7 @@ const (
 	argYS   = 72
 	argBias = 80
 	argReLU = 88
+	argAcc  = 96
 )
 
 func main() {
@@ -84,9 +87,25 @@ func kernel(w *writer, v, m int) {
 	w.op("MOVQ %d(AX), R8", argNC)
 	w.op("MOVQ %d(AX), R9", argXKQ)
 	w.op("MOVQ %d(AX), R10", argXRow)
+	w.op("MOVQ %d(AX), R11", argAcc)
+	w.op("TESTQ R11, R11")
+	w.op("JNZ load")
 	for o := 0; o < m; o++ {
 		for k := 0; k < v; k++ {
 			w.op("VPXORD %s, %s, %s", acc(v, o, k), acc(v, o, k), acc(v, o, k))
+		}
+	}
+	w.op("JMP c")
+	// Continue the sums of an earlier call over other input channels: load them from y.
+	w.label("load")
+	w.op("MOVQ %d(AX), DI", argY)
+	w.op("MOVQ %d(AX), BX", argYS)
+	for o := 0; o < m; o++ {
+		for k := 0; k < v; k++ {
+			w.op("VMOVUPS %d(DI), %s", 64*k, acc(v, o, k))
+		}
+		if o < m-1 {
+			w.op("ADDQ BX, DI")
 		}
 	}
 	w.label("c")
@@ -121,12 +140,15 @@ func kernel(w *writer, v, m int) {
 	w.op("MOVQ %d(AX), R11", argBias)
 	w.op("MOVQ %d(AX), R12", argReLU)
 	w.op("VPXORD Z31, Z31, Z31")
+	w.op("TESTQ R11, R11") // no bias: the sums go on in a later call
+	w.op("JZ relu")
 	for o := 0; o < m; o++ {
 		w.op("VBROADCASTSS %d(R11), Z30", 4*o)
 		for k := 0; k < v; k++ {
 			w.op("VADDPS Z30, %s, %s", acc(v, o, k), acc(v, o, k))
 		}
 	}
+	w.label("relu")
 	w.op("TESTQ R12, R12")
 	w.op("JZ store")
 	for o := 0; o < m; o++ {
