@@ -305,7 +305,9 @@ const weightTileO, weightTileR = 4, 6
 // that is Σ_n Σ_t dy_o[t] · xpad_c[t + p·dh·wp + q·dw]: a dot product of two contiguous runs.
 // The micro-kernels keep 16 partial sums per (o, c, p, q), over the images in order; their
 // lanes are added in a fixed order at the end, so the result does not depend on the number of
-// threads (which share the output channels, weightTileO at a time).
+// threads (which share the output channels, weightTileO at a time). Each goroutine pads the
+// planes of a run of images and lays out the output gradient of its channels into buffers of
+// its own just before it uses them, so that the kernels read them from the cache.
 func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
 	kh, kw := win.KH, win.KW
 	hp := d.ho + (kh-1)*win.DH
@@ -314,40 +316,11 @@ func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
 	kv := (t + 15) / 16
 	tp := 16 * kv
 	xs := (tp + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
-	xb := compute.Scratch[float32](d.n * d.c * xs)
-	padPlanes(d, x, xb, xs, hp, wp, win.PT, win.PL)
+	pad := newPlanePad(d, xs, hp, wp, win.PT, win.PL)
 
 	const mo, mr = weightTileO, weightTileR
 	ot := (d.o + mo - 1) / mo
-	dyb := compute.Scratch[float32](ot * d.n * tp * mo) // [ot][n][kv][mo][16]
 	vecs, packed := packTable(kv, d.ho, d.wo, d.ho, wp, 0, 0)
-	compute.For(ot*d.n, ot*d.n*tp*mo, func(lo, hi int) {
-		for it := lo; it < hi; it++ {
-			g, n := it/d.n, it%d.n
-			dst := dyb[it*tp*mo : (it+1)*tp*mo]
-			if planes := min(mo, d.o-g*mo); packed {
-				if planes < mo {
-					clear(dst)
-				}
-				convExpand(&packArgs{plane: &dy[(n*d.o+g*mo)*d.ho*d.wo], packed: &dst[0], vecs: &vecs[0], nvec: kv,
-					planes: planes, planeStep: 4 * d.ho * d.wo, packedStep: 64, vecStep: 64 * mo})
-				continue
-			}
-			clear(dst)
-			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
-				src := dy[(n*d.o+g*mo+ol)*d.ho*d.wo:]
-				for i := 0; i < d.ho; i++ {
-					for j := 0; j < d.wo; { // the run of row i that falls in one block of 16
-						pos := i*wp + j
-						k := min(16-pos%16, d.wo-j)
-						copy(dst[(pos/16*mo+ol)*16+pos%16:][:k], src[i*d.wo+j:][:k])
-						j += k
-					}
-				}
-			}
-		}
-	})
-
 	r := d.c * kh * kw
 	rt := (r + mr - 1) / mr
 	offs := make([]int, rt*mr)
@@ -361,19 +334,25 @@ func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
 	nn := max(1, min(d.n, (1<<15)/(d.c*xs))) // images per run: their planes stay in the cache
 	work := d.n * d.o * t * r / 4
 	compute.For(ot, work, func(lo, hi int) {
-		a := convWeightArgs{kv: kv, xnext: 4 * (d.c*xs - tp)}
+		xb := compute.Scratch[float32](nn * d.c * xs)
+		dyb := compute.Scratch[float32](nn * tp * mo) // [n][kv][mo][16]
+		a := convWeightArgs{kv: kv, xnext: 4 * (d.c*xs - tp), x: &xb[0], dy: &dyb[0]}
 		for n0 := 0; n0 < d.n; n0 += nn {
 			a.n = min(nn, d.n-n0)
+			pad.run(x[n0*d.c*d.h*d.w:], xb, a.n*d.c)
 			for g := lo; g < hi; g++ {
+				for n := n0; n < n0+a.n; n++ {
+					weightGradLayout(dyb[(n-n0)*tp*mo:(n-n0+1)*tp*mo], dy, d, g, n, wp, vecs, packed)
+				}
 				for k := 0; k < rt; k++ {
-					a.x = &xb[n0*d.c*xs]
-					a.dy = &dyb[(g*d.n+n0)*tp*mo]
 					a.acc = &acc[(g*rt+k)*tileAcc]
 					a.offs = &offs[k*mr]
 					convWeightKernel(min(mr, r-k*mr), &a)
 				}
 			}
 		}
+		compute.Release(dyb)
+		compute.Release(xb)
 		for g := lo; g < hi; g++ {
 			for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
 				o := g*mo + ol
@@ -389,6 +368,32 @@ func convDirectWeightGrad(win Window, d convDims, x, dy, dw []float32) {
 		}
 	})
 	compute.Release(acc)
-	compute.Release(dyb)
-	compute.Release(xb)
+}
+
+// weightGradLayout sets dst to the output gradient of image n's channels g·weightTileO.. in
+// the layout of the kernel-gradient micro-kernel: vectors of 16 padded positions (rows of wp,
+// zeros at the dropped columns), the tile's channels interleaved, [kv][weightTileO][16]; with
+// the masked moves of vecs where packed, else copy by copy.
+func weightGradLayout(dst, dy []float32, d convDims, g, n, wp int, vecs []packVec, packed bool) {
+	const mo = weightTileO
+	if planes := min(mo, d.o-g*mo); packed {
+		if planes < mo {
+			clear(dst)
+		}
+		convExpand(&packArgs{plane: &dy[(n*d.o+g*mo)*d.ho*d.wo], packed: &dst[0], vecs: &vecs[0], nvec: len(vecs),
+			planes: planes, planeStep: 4 * d.ho * d.wo, packedStep: 64, vecStep: 64 * mo})
+		return
+	}
+	clear(dst)
+	for ol := 0; ol < mo && g*mo+ol < d.o; ol++ {
+		src := dy[(n*d.o+g*mo+ol)*d.ho*d.wo:]
+		for i := 0; i < d.ho; i++ {
+			for j := 0; j < d.wo; { // the run of row i that falls in one block of 16
+				pos := i*wp + j
+				k := min(16-pos%16, d.wo-j)
+				copy(dst[(pos/16*mo+ol)*16+pos%16:][:k], src[i*d.wo+j:][:k])
+				j += k
+			}
+		}
+	}
 }
