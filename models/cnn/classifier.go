@@ -9,6 +9,7 @@ import (
 
 	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes"
 	"github.com/unroll-ml/unroll/solvers"
 )
@@ -351,19 +352,9 @@ func correct(logits *tensor.Dense, labels []int) int {
 	v := graph.Float64s(logits)
 	n := 0
 	for i, l := range labels {
-		if argmax(v[i*k:(i+1)*k]) == l {
+		if compute.ArgMax(v[i*k:(i+1)*k]) == l {
 			n++
 		}
 	}
 	return n
-}
-
-func argmax(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }

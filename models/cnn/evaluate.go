@@ -9,6 +9,7 @@ import (
 
 	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes"
 )
 
@@ -38,7 +39,7 @@ func (c *Classifier) Evaluate(set *data.ImageSet) (*Evaluation, error) {
 		for i, l := range b.Labels {
 			row := probs[i*k : (i+1)*k]
 			loss -= math.Log(math.Max(row[l], 1e-300))
-			ev.Confusion[l][argmax(row)]++
+			ev.Confusion[l][compute.ArgMax(row)]++
 		}
 		ev.N += len(b.Labels)
 	})
@@ -109,7 +110,7 @@ func (c *Classifier) rows(p []float64) ([]int, [][]float64) {
 	rows := make([][]float64, n)
 	for i := range rows {
 		rows[i] = p[i*k : (i+1)*k : (i+1)*k]
-		classes[i] = argmax(rows[i])
+		classes[i] = compute.ArgMax(rows[i])
 	}
 	return classes, rows
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
@@ -258,7 +259,7 @@ func (n *Net) Predict(set *data.SequenceSet) (*Prediction, error) {
 				clear(row)
 				continue
 			}
-			p.Classes[i*p.T+t] = argmax(row)
+			p.Classes[i*p.T+t] = compute.ArgMax(row)
 			softmax(row)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/solvers"
 )
 
@@ -117,8 +118,8 @@ func TestNetPredictAndEvaluate(t *testing.T) {
 						}
 						continue
 					}
-					if c != argmax(want) {
-						t.Fatalf("sequence %d, step %d: class %d, the graph's likeliest %d", i, s, c, argmax(want))
+					if c != compute.ArgMax(want) {
+						t.Fatalf("sequence %d, step %d: class %d, the graph's likeliest %d", i, s, c, compute.ArgMax(want))
 					}
 					sum := 0.0
 					for _, q := range p.Probs[at : at+out] {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unroll-ml/unroll/data"
 	"github.com/unroll-ml/unroll/graph"
+	"github.com/unroll-ml/unroll/internal/compute"
 	"github.com/unroll-ml/unroll/nodes"
 )
 
@@ -303,7 +304,7 @@ func (n *Net) correct(pred *tensor.Dense, bt *data.SequenceBatch, from, k int) i
 	count := 0
 	if n.cfg.readout != EveryStep {
 		for b := range B {
-			if argmax(logits[b*n.out:(b+1)*n.out]) == int(y[b]) {
+			if compute.ArgMax(logits[b*n.out:(b+1)*n.out]) == int(y[b]) {
 				count++
 			}
 		}
@@ -315,22 +316,12 @@ func (n *Net) correct(pred *tensor.Dense, bt *data.SequenceBatch, from, k int) i
 				continue
 			}
 			r := t*B + b
-			if argmax(logits[r*n.out:(r+1)*n.out]) == int(y[b*T+from+t]) {
+			if compute.ArgMax(logits[r*n.out:(r+1)*n.out]) == int(y[b*T+from+t]) {
 				count++
 			}
 		}
 	}
 	return count
-}
-
-func argmax(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // segmentGradients is one segment's loss and gradients and the state it started from.
