@@ -134,6 +134,19 @@ func shapeOf(op fmt.Stringer, in []gorgonia.DimSizer, i int) (tensor.Shape, erro
 	return s, nil
 }
 
+// shapesOf returns the shapes of the first n inputs of an InferShape call.
+func shapesOf(op fmt.Stringer, in []gorgonia.DimSizer, n int) ([]tensor.Shape, error) {
+	out := make([]tensor.Shape, n)
+	for i := range out {
+		s, err := shapeOf(op, in, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
 // checkShapes checks, in an InferShape call, that the inputs have exactly the shapes want.
 func checkShapes(op fmt.Stringer, want []tensor.Shape, got []gorgonia.DimSizer) error {
 	if len(got) != len(want) {
@@ -194,14 +207,11 @@ func equalInputs(op fmt.Stringer, in []gorgonia.Value, n int) ([]*tensor.Dense, 
 // equalShapes checks, in an InferShape call, that the first two inputs have one shape, and
 // returns it.
 func equalShapes(op fmt.Stringer, in []gorgonia.DimSizer) (tensor.Shape, error) {
-	a, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	b, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	a, b := s[0], s[1]
 	if !a.Eq(b) {
 		return nil, fmt.Errorf("%v: shapes %v and %v differ", op, a, b)
 	}

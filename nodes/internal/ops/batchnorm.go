@@ -313,14 +313,11 @@ func (op runningStatOp) WriteHash(h hash.Hash) {
 func (op runningStatOp) Hashcode() uint32 { return hashOf(op) }
 
 func (op runningStatOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	xs, rs := s[0], s[1]
 	if len(xs) != op.rank || len(rs) != 1 || rs[0] != xs[1] {
 		return nil, fmt.Errorf("%v: statistic %v for input %v", op, rs, xs)
 	}

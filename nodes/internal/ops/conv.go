@@ -145,14 +145,11 @@ func (d convDims) outShape(rank int) []int {
 }
 
 func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	ws, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	xs, ws := s[0], s[1]
 	var bs tensor.Shape
 	if op.bias {
 		if bs, err = shapeOf(op, in, 2); err != nil {
@@ -377,14 +374,11 @@ func (d convDims) inShape(rank int) []int {
 }
 
 func (op convInputGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	ws, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	dys, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	ws, dys := s[0], s[1]
 	d, err := op.dims(ws, dys)
 	if err != nil {
 		return nil, err
@@ -500,14 +494,11 @@ func (d convDims) kernelShape(win Window, rank int) []int {
 }
 
 func (op convWeightGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	dys, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	xs, dys := s[0], s[1]
 	d, err := op.dims(xs, dys)
 	if err != nil {
 		return nil, err

@@ -40,14 +40,11 @@ func (op linearOp) Type() hm.Type {
 }
 
 func (op linearOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	w, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	x, w := s[0], s[1]
 	if len(x) != 2 || len(w) != 2 || x[1] != w[1] {
 		return nil, fmt.Errorf("%v: input %v and weight %v do not fit", op, x, w)
 	}

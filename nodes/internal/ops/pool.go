@@ -272,14 +272,11 @@ func (op poolGradOp) check(xs, dys []int) (poolDims, error) {
 }
 
 func (op poolGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	xs, err := shapeOf(op, in, 0)
+	s, err := shapesOf(op, in, 2)
 	if err != nil {
 		return nil, err
 	}
-	dys, err := shapeOf(op, in, 1)
-	if err != nil {
-		return nil, err
-	}
+	xs, dys := s[0], s[1]
 	if _, err := op.check(xs, dys); err != nil {
 		return nil, err
 	}
