@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,6 +20,9 @@ type machine interface {
 	// take hands n's value after a run over to the caller when the machine can give it up
 	// instead of copying it, and reports whether it did.
 	take(n *gorgonia.Node) (*tensor.Dense, bool)
+	// recycle gives the machine a tensor the caller no longer uses, which it may fill with a
+	// later run's value of the same shape and dtype instead of allocating one.
+	recycle(t *tensor.Dense)
 }
 
 // newMachine returns the machine vm for a graph whose runs must compute the needed nodes.
@@ -42,6 +46,7 @@ func (t *tape) reset()                                       { t.vm.Reset() }
 func (t *tape) close() error                                 { return t.vm.Close() }
 func (t *tape) writeInto(*gorgonia.Node, *tensor.Dense) bool { return false }
 func (t *tape) take(*gorgonia.Node) (*tensor.Dense, bool)    { return nil, false }
+func (t *tape) recycle(*tensor.Dense)                        {}
 
 // Preallocator is implemented by operations that can write their result into a buffer the
 // executor owns and reuses from run to run: DoInto computes the op's value into out, a tensor
@@ -69,6 +74,7 @@ type executor struct {
 	steps  []execStep
 	slot   map[*gorgonia.Node]int
 	vals   []gorgonia.Value
+	spare  []*tensor.Dense // tensors given back by the caller (recycle), for taken buffers
 }
 
 type execStep struct {
@@ -200,7 +206,7 @@ func (e *executor) run() error {
 		var err error
 		if s.pre != nil {
 			if s.out == nil {
-				s.out = tensor.New(tensor.Of(s.node.Dtype()), tensor.WithShape(s.node.Shape().Clone()...))
+				s.out = e.buffer(s.node)
 			}
 			v, err = s.pre.DoInto(s.out, s.buf...)
 		} else {
@@ -212,6 +218,39 @@ func (e *executor) run() error {
 		e.vals[s.at] = v
 	}
 	return nil
+}
+
+// buffer returns a spare tensor of n's shape and dtype, or a new one (a new tensor is zeroed
+// by Go's allocator, a pass over its memory on the calling goroutine that a spare saves).
+func (e *executor) buffer(n *gorgonia.Node) *tensor.Dense {
+	for i, t := range e.spare {
+		if t.Dtype() == n.Dtype() && t.Shape().Eq(n.Shape()) && len(t.Shape()) == n.Dims() {
+			e.spare = slices.Delete(e.spare, i, i+1)
+			return t
+		}
+	}
+	return tensor.New(tensor.Of(n.Dtype()), tensor.WithShape(n.Shape().Clone()...))
+}
+
+// recycle keeps t for a later buffer when it is a whole dense tensor (not a view) that is
+// neither a spare already nor a buffer a step holds, and when fewer spares are kept than the
+// steps could take.
+func (e *executor) recycle(t *tensor.Dense) {
+	if t == nil || t.IsView() || t.IsMaterializable() || len(e.spare) >= len(e.steps) {
+		return
+	}
+	p := t.Uintptr()
+	for _, u := range e.spare {
+		if u == t || u.Uintptr() == p {
+			return
+		}
+	}
+	for i := range e.steps {
+		if o := e.steps[i].out; o != nil && (o == t || o.Uintptr() == p) {
+			return
+		}
+	}
+	e.spare = append(e.spare, t)
 }
 
 func (e *executor) value(n *gorgonia.Node) gorgonia.Value {

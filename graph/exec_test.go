@@ -99,3 +99,58 @@ func TestExecutorMatchesTapeMachine(t *testing.T) {
 		}
 	}
 }
+
+// TestRecycle gives a run's outputs back (twice over, which must not make two outputs share a
+// tensor): the next run's outputs are right, distinct, and on unroll's executor written into
+// the given-back tensors; on the TapeMachine Recycle changes nothing.
+func TestRecycle(t *testing.T) {
+	for _, vm := range []graph.VM{graph.Executor, graph.TapeMachine} {
+		ps := graph.NewParams(graph.Seed(3))
+		m := newMLP(t, ps)
+		b := graph.NewBuilder(ps, graph.Eval)
+		x, _ := b.Input("x", 5, 4)
+		out, err := m.Forward(b, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := gorgonia.HadamardProd(out, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, err := graph.Compile(b, map[string]*gorgonia.Node{"out": out, "twice": twice}, graph.WithVM(vm))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		fa, fb := graph.Feeds{"x": randTensor(r, tensor.Float32, 5, 4)}, graph.Feeds{"x": randTensor(r, tensor.Float32, 5, 4)}
+		ref, err := prog.Run(fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := prog.Run(fa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		given := map[uintptr]bool{first["out"].Uintptr(): true, first["twice"].Uintptr(): true}
+		prog.Recycle(first)
+		prog.Recycle(first)
+		prog.Recycle(graph.Outputs{"nil": nil})
+		next, err := prog.Run(fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"out", "twice"} {
+			if !slices.Equal(graph.Float64s(next[name]), graph.Float64s(ref[name])) {
+				t.Errorf("%v: %s after Recycle = %v, want %v", vm, name, graph.Float64s(next[name]), graph.Float64s(ref[name]))
+			}
+		}
+		if next["out"].Uintptr() == next["twice"].Uintptr() {
+			t.Errorf("%v: two outputs share one tensor after Recycle", vm)
+		}
+		reused := given[next["out"].Uintptr()] && given[next["twice"].Uintptr()]
+		if want := vm == graph.Executor; reused != want {
+			t.Errorf("%v: outputs written into the given-back tensors: %v, want %v", vm, reused, want)
+		}
+		prog.Close()
+	}
+}

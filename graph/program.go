@@ -184,6 +184,18 @@ func (p *Program) Run(feeds Feeds) (Outputs, error) {
 	return r.outputs, nil
 }
 
+// Recycle gives the tensors of an earlier run's outputs back to the program, which may write a
+// later run's outputs into them instead of allocating new ones (as a caching allocator reuses
+// freed memory): for a program run in a loop whose outputs are read and dropped before the
+// next run, it saves a pass over their memory per run. The caller must not use them, nor any
+// view of them, afterwards. Tensors the program cannot reuse are dropped; with the
+// TapeMachine, all are.
+func (p *Program) Recycle(outs Outputs) {
+	for _, t := range outs {
+		p.m.recycle(t)
+	}
+}
+
 // result is one run's values, copied out of the machine before its reset.
 type result struct {
 	outputs Outputs
