@@ -31,22 +31,10 @@ func newMachine(vm VM, g *gorgonia.ExprGraph, needed []*gorgonia.Node) (machine,
 	case Executor:
 		return newExecutor(g, needed)
 	case TapeMachine:
-		return &tape{vm: gorgonia.NewTapeMachine(g)}, nil
+		return newTape(g, needed)
 	}
 	return nil, fmt.Errorf("graph: unknown VM %v", vm)
 }
-
-// tape adapts Gorgonia's TapeMachine. It must be Reset after every run, or the next run
-// silently returns stale values.
-type tape struct{ vm gorgonia.VM }
-
-func (t *tape) run() error                                   { return t.vm.RunAll() }
-func (t *tape) value(n *gorgonia.Node) gorgonia.Value        { return n.Value() }
-func (t *tape) reset()                                       { t.vm.Reset() }
-func (t *tape) close() error                                 { return t.vm.Close() }
-func (t *tape) writeInto(*gorgonia.Node, *tensor.Dense) bool { return false }
-func (t *tape) take(*gorgonia.Node) (*tensor.Dense, bool)    { return nil, false }
-func (t *tape) recycle(*tensor.Dense)                        {}
 
 // Preallocator is implemented by operations that can write their result into a buffer the
 // executor owns and reuses from run to run: DoInto computes the op's value into out, a tensor

@@ -144,6 +144,12 @@ func TestRecycle(t *testing.T) {
 				t.Errorf("%v: %s after Recycle = %v, want %v", vm, name, graph.Float64s(next[name]), graph.Float64s(ref[name]))
 			}
 		}
+		o, sq := graph.Float64s(next["out"]), graph.Float64s(next["twice"])
+		for i := range o { // out is read by the product too: the TapeMachine computed it in place
+			if sq[i] != float64(float32(o[i])*float32(o[i])) {
+				t.Fatalf("%v: out[%d] = %v, its square %v", vm, i, o[i], sq[i])
+			}
+		}
 		if next["out"].Uintptr() == next["twice"].Uintptr() {
 			t.Errorf("%v: two outputs share one tensor after Recycle", vm)
 		}
@@ -152,5 +158,53 @@ func TestRecycle(t *testing.T) {
 			t.Errorf("%v: outputs written into the given-back tensors: %v, want %v", vm, reused, want)
 		}
 		prog.Close()
+	}
+}
+
+// TestOutputFeedingAnInPlaceOp asks for an output that also feeds Gorgonia's elementwise
+// product, which the TapeMachine may compute in place in the output's memory: the output must
+// be the value the graph computes (the same as from a program that does not ask for the
+// product), on both machines.
+func TestOutputFeedingAnInPlaceOp(t *testing.T) {
+	for _, vm := range []graph.VM{graph.Executor, graph.TapeMachine} {
+		ps := graph.NewParams(graph.Seed(4))
+		m := newMLP(t, ps)
+		compile := func(withSquare bool) *graph.Program {
+			b := graph.NewBuilder(ps, graph.Eval)
+			x, _ := b.Input("x", 5, 4)
+			out, err := m.Forward(b, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs := map[string]*gorgonia.Node{"out": out}
+			if withSquare {
+				if outs["sq"], err = gorgonia.HadamardProd(out, out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prog, err := graph.Compile(b, outs, graph.WithVM(vm))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return prog
+		}
+		alone, both := compile(false), compile(true)
+		feeds := graph.Feeds{"x": randTensor(rand.New(rand.NewPCG(7, 8)), tensor.Float32, 5, 4)}
+		want, err := alone.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := both.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, g, s := graph.Float64s(want["out"]), graph.Float64s(got["out"]), graph.Float64s(got["sq"])
+		for i := range w {
+			if g[i] != w[i] || s[i] != float64(float32(w[i])*float32(w[i])) {
+				t.Fatalf("%v: out[%d] = %v and its square %v, want %v", vm, i, g[i], s[i], w[i])
+			}
+		}
+		alone.Close()
+		both.Close()
 	}
 }
