@@ -30,16 +30,11 @@ func (k ActKind) String() string {
 // activationOp applies one elementwise activation to a tensor of rank rank.
 type activationOp struct {
 	base
+	unary
 	kind  ActKind
 	slope float64
-	rank  int
 }
 
-func (op activationOp) Arity() int { return 1 }
-func (op activationOp) Type() hm.Type {
-	t := tensorOf(op.rank)
-	return hm.NewFnType(t, t)
-}
 func (op activationOp) String() string {
 	if op.kind == LeakyReLU {
 		return fmt.Sprintf("leakyrelu(%v)", op.slope)
@@ -210,5 +205,5 @@ func activationGradPart[T Float](op activationOp, x, y, dy, dx []T) {
 // Activation adds y = f(x) elementwise for the activation kind (slope is LeakyReLU's) to x's
 // graph, naming the node name.
 func Activation(x *gorgonia.Node, kind ActKind, slope float64, name string) (*gorgonia.Node, error) {
-	return Apply(activationOp{kind: kind, slope: slope, rank: x.Dims()}, name, x)
+	return Apply(activationOp{kind: kind, slope: slope, unary: unary{x.Dims()}}, name, x)
 }

@@ -480,3 +480,12 @@ func checkArity(op fmt.Stringer, in gorgonia.Nodes, n int) error {
 	}
 	return nil
 }
+
+// unary gives an op from one tensor of rank rank to one of the same rank its Arity and Type.
+type unary struct{ rank int }
+
+func (unary) Arity() int { return 1 }
+func (u unary) Type() hm.Type {
+	t := tensorOf(u.rank)
+	return hm.NewFnType(t, t)
+}

@@ -127,7 +127,7 @@ func (op convOp) dims(xs, ws, bs []int) (convDims, error) {
 }
 
 // pool2x2 is the 2x2 max pooling with stride 2 a convOp with pool set ends with.
-var pool2x2 = poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+var pool2x2 = poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, unary: unary{4}}
 
 // outShape is the shape of the op's output: the convolution's, or its pooling's.
 func (op convOp) outShape(d convDims) []int {
@@ -323,7 +323,7 @@ func reluGrad(y, dy *gorgonia.Node, rank int) (*gorgonia.Node, error) {
 			return Apply(poolGradOp{fwd: pg.fwd, relu: true}, gradName(y, "relu"), y, in[1])
 		}
 	}
-	relu := activationOp{kind: ReLU, rank: rank}
+	relu := activationOp{kind: ReLU, unary: unary{rank}}
 	return Apply(activationGradOp{fwd: relu}, gradName(y, "relu"), y, y, dy)
 }
 
@@ -331,6 +331,60 @@ func reluGrad(y, dy *gorgonia.Node, rank int) (*gorgonia.Node, error) {
 // (O, C, kh, kw) and dy (N, O, Ho, Wo), output dx (N, C, h, w). For each chunk of images the
 // columns' gradient Wᵀ (C·kh·kw, O) · dy (O, G·Ho·Wo) is computed with one matrix product and
 // added back into the image positions (col2im).
+// convGradOp is what the two gradient ops of a convolution share: the sizes read from their two
+// inputs (the kernel or the input, then dy), and the shape of the gradient they compute.
+type convGradOp interface {
+	gorgonia.Op
+	dims(a, b []int) (convDims, error)
+	result(d convDims) []int
+}
+
+// convGradKernels are a gradient op's kernels: the direct one where direct says it applies
+// (float32 only), else the im2col one.
+type convGradKernels struct {
+	direct       func(d convDims) bool
+	directKernel func(win Window, d convDims, a, b, out []float32)
+	f32          func(win Window, d convDims, a, b, out []float32)
+	f64          func(win Window, d convDims, a, b, out []float64)
+}
+
+func inferConvGrad(op convGradOp, in []gorgonia.DimSizer) (tensor.Shape, error) {
+	s, err := shapesOf(op, in, 2)
+	if err != nil {
+		return nil, err
+	}
+	d, err := op.dims(s[0], s[1])
+	if err != nil {
+		return nil, err
+	}
+	return op.result(d), nil
+}
+
+// doConvGrad checks a gradient op's two inputs and runs the kernel of k that applies into out (a new
+// tensor when out is nil).
+func doConvGrad(op convGradOp, win Window, out *tensor.Dense, in []gorgonia.Value, k convGradKernels) (gorgonia.Value, error) {
+	ts, dt, err := denseInputs(op, in, 2)
+	if err != nil {
+		return nil, err
+	}
+	d, err := op.dims(ts[0].Shape(), ts[1].Shape())
+	if err != nil {
+		return nil, err
+	}
+	if out, err = outputFor(op, out, dt, op.result(d)); err != nil {
+		return nil, err
+	}
+	switch {
+	case dt == tensor.Float32 && k.direct(d):
+		k.directKernel(win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	case dt == tensor.Float32:
+		k.f32(win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
+	default:
+		k.f64(win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
+	}
+	return out, nil
+}
+
 type convInputGradOp struct {
 	base
 	backward
@@ -373,17 +427,10 @@ func (d convDims) inShape(rank int) []int {
 	return []int{d.n, d.c, d.h, d.w}
 }
 
+func (op convInputGradOp) result(d convDims) []int { return d.inShape(op.rank) }
+
 func (op convInputGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapesOf(op, in, 2)
-	if err != nil {
-		return nil, err
-	}
-	ws, dys := s[0], s[1]
-	d, err := op.dims(ws, dys)
-	if err != nil {
-		return nil, err
-	}
-	return d.inShape(op.rank), nil
+	return inferConvGrad(op, in)
 }
 
 func (op convInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -392,28 +439,10 @@ func (op convInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the input gradient into out (a new tensor when out is nil).
 func (op convInputGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
-	if err != nil {
-		return nil, err
-	}
-	d, err := op.dims(ts[0].Shape(), ts[1].Shape())
-	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, d.inShape(op.rank)); err != nil {
-		return nil, err
-	}
-	switch {
-	case dt == tensor.Float32 && directConvOK(op.win, d) && d.c > 1:
-		// (With one input channel the direct input gradient computes one output channel, one
-		// broadcast weight per vector of inputs: im2col measured faster, BenchmarkConvOp's W1conv1.)
-		convDirectInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	case dt == tensor.Float32:
-		convInputGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	default:
-		convInputGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
-	}
-	return out, nil
+	// (With one input channel the direct input gradient computes one output channel, one
+	// broadcast weight per vector of inputs: im2col measured faster, BenchmarkConvOp's W1conv1.)
+	direct := func(d convDims) bool { return directConvOK(op.win, d) && d.c > 1 }
+	return doConvGrad(op, op.win, out, in, convGradKernels{direct, convDirectInputGrad, convInputGrad[float32], convInputGrad[float64]})
 }
 
 func convInputGrad[T Float](win Window, d convDims, w, dy, dx []T) {
@@ -493,17 +522,10 @@ func (d convDims) kernelShape(win Window, rank int) []int {
 	return []int{d.o, d.c, win.KH, win.KW}
 }
 
+func (op convWeightGradOp) result(d convDims) []int { return d.kernelShape(op.win, op.rank) }
+
 func (op convWeightGradOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	s, err := shapesOf(op, in, 2)
-	if err != nil {
-		return nil, err
-	}
-	xs, dys := s[0], s[1]
-	d, err := op.dims(xs, dys)
-	if err != nil {
-		return nil, err
-	}
-	return d.kernelShape(op.win, op.rank), nil
+	return inferConvGrad(op, in)
 }
 
 func (op convWeightGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -512,26 +534,8 @@ func (op convWeightGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the kernel gradient into out (a new tensor when out is nil).
 func (op convWeightGradOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, dt, err := denseInputs(op, in, 2)
-	if err != nil {
-		return nil, err
-	}
-	d, err := op.dims(ts[0].Shape(), ts[1].Shape())
-	if err != nil {
-		return nil, err
-	}
-	if out, err = outputFor(op, out, dt, d.kernelShape(op.win, op.rank)); err != nil {
-		return nil, err
-	}
-	switch {
-	case dt == tensor.Float32 && directConvOK(op.win, d):
-		convDirectWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	case dt == tensor.Float32:
-		convWeightGrad(op.win, d, data[float32](ts[0]), data[float32](ts[1]), data[float32](out))
-	default:
-		convWeightGrad(op.win, d, data[float64](ts[0]), data[float64](ts[1]), data[float64](out))
-	}
-	return out, nil
+	direct := func(d convDims) bool { return directConvOK(op.win, d) }
+	return doConvGrad(op, op.win, out, in, convGradKernels{direct, convDirectWeightGrad, convWeightGrad[float32], convWeightGrad[float64]})
 }
 
 func convWeightGrad[T Float](win Window, d convDims, x, dy, dw []T) {

@@ -118,8 +118,8 @@ func TestParallelLoopsAreDeterministic(t *testing.T) {
 			x.Float32s()[i] = 0 // ties in the pooling windows
 		}
 	}
-	pool := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
-	relu := activationOp{kind: ReLU, rank: 4}
+	pool := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, unary: unary{4}}
+	relu := activationOp{kind: ReLU, unary: unary{4}}
 	run := func() [][]float32 {
 		y, err := relu.Do(x)
 		if err != nil {
@@ -174,7 +174,7 @@ func TestMaxPoolGradFastPath(t *testing.T) {
 	for i := range dy {
 		dy[i] = float32(i + 1)
 	}
-	op := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+	op := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, unary: unary{4}}
 	got := make([]float32, len(x))
 	want := make([]float32, len(x))
 	for i := range got {

@@ -24,6 +24,16 @@ func validRange(off, stride, size, n int) (int, int) {
 // input x[n0+i, c, a·sh - pt + p·dh, b·sw - pl + q·dw], or 0 where that falls in the padding.
 // The (image, channel) pairs are shared among the threads.
 func im2colImages[T Float](win Window, d convDims, x, col []T, n0, n1 int) {
+	eachColumnRow(win, d, x, col, n0, n1, func(xc, row []T, kp, kq int) {
+		im2colRow(win, d, xc, row, kp, kq)
+	})
+}
+
+// eachColumnRow calls f, on the threads, for each (image, channel) plane xc of images n0..n1-1
+// of x (N, C, H, W) and each kernel element (kp, kq), with the part of col's row (c, kp, kq)
+// that holds that image: the pairs im2col and col2im move between. The planes are shared among
+// the threads, so each plane is read or written by one thread only.
+func eachColumnRow[T Float](win Window, d convDims, x, col []T, n0, n1 int, f func(xc, row []T, kp, kq int)) {
 	p := d.ho * d.wo
 	gp := (n1 - n0) * p
 	kk := win.KH * win.KW
@@ -35,7 +45,7 @@ func im2colImages[T Float](win Window, d convDims, x, col []T, n0, n1 int) {
 			for kp := 0; kp < win.KH; kp++ {
 				for kq := 0; kq < win.KW; kq++ {
 					row := c*kk + kp*win.KW + kq
-					im2colRow(win, d, xc, col[row*gp+i*p:row*gp+(i+1)*p], kp, kq)
+					f(xc, col[row*gp+i*p:row*gp+(i+1)*p], kp, kq)
 				}
 			}
 		}
@@ -111,22 +121,11 @@ func im2colRow[T Float](win Window, d convDims, xc, dst []T, kp, kq int) {
 // each image position, of the elements of col (C·kh·kw, G·Ho·Wo) that im2col read from there.
 // Each (image, channel) plane of dx is written by one thread.
 func col2imImages[T Float](win Window, d convDims, col, dx []T, n0, n1 int) {
-	p := d.ho * d.wo
-	gp := (n1 - n0) * p
-	kk := win.KH * win.KW
-	items := (n1 - n0) * d.c
-	compute.For(items, items*kk*p, func(lo, hi int) {
-		for it := lo; it < hi; it++ {
-			i, c := it/d.c, it%d.c
-			xc := dx[((n0+i)*d.c+c)*d.h*d.w : ((n0+i)*d.c+c+1)*d.h*d.w]
-			clear(xc)
-			for kp := 0; kp < win.KH; kp++ {
-				for kq := 0; kq < win.KW; kq++ {
-					row := c*kk + kp*win.KW + kq
-					col2imRow(win, d, col[row*gp+i*p:row*gp+(i+1)*p], xc, kp, kq)
-				}
-			}
+	eachColumnRow(win, d, dx, col, n0, n1, func(xc, row []T, kp, kq int) {
+		if kp == 0 && kq == 0 {
+			clear(xc) // the plane's first visit
 		}
+		col2imRow(win, d, row, xc, kp, kq)
 	})
 }
 

@@ -33,17 +33,12 @@ func (k PoolKind) String() string {
 // average pooling, whether padding is left out of the divisor.
 type poolOp struct {
 	base
+	unary
 	kind       PoolKind
 	win        Window
-	rank       int
 	excludePad bool
 }
 
-func (op poolOp) Arity() int { return 1 }
-func (op poolOp) Type() hm.Type {
-	t := tensorOf(op.rank)
-	return hm.NewFnType(t, t)
-}
 func (op poolOp) String() string {
 	return fmt.Sprintf("%v %dd(%v, exclude padding %v)", op.kind, op.rank-2, op.win, op.excludePad)
 }
@@ -221,11 +216,7 @@ func (op poolOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.
 	if len(in) != 1 {
 		return nil, fmt.Errorf("%v: expected 1 input, got %d", op, len(in))
 	}
-	dx, err := Apply(poolGradOp{fwd: op}, gradName(out, "x"), in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
+	return applyGrads(out, gradOf{poolGradOp{fwd: op}, "x", gorgonia.Nodes{in[0], grad}})
 }
 
 // poolGradOp is the gradient of a pooling: inputs x and dy, output dx of x's shape. Max
@@ -440,11 +431,7 @@ func (op globalAvgOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorg
 		return nil, fmt.Errorf("%v: expected one 4-D input", op)
 	}
 	s := in[0].Shape()
-	dx, err := Apply(globalAvgGradOp{h: s[2], w: s[3]}, gradName(out, "x"), grad)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{dx}, nil
+	return applyGrads(out, gradOf{globalAvgGradOp{h: s[2], w: s[3]}, "x", gorgonia.Nodes{grad}})
 }
 
 // globalAvgGradOp spreads dy (N, C) evenly over (N, C, h, w).
@@ -516,7 +503,7 @@ func spread[T Float](dy, dx []T, hw int) {
 // Pool adds max or average pooling of x to x's graph: x (N, C, H, W), or (N, C, L) with rank 3,
 // the window's padding resolved; excludePad leaves padding out of an average's divisor.
 func Pool(kind PoolKind, win Window, rank int, excludePad bool, name string, x *gorgonia.Node) (*gorgonia.Node, error) {
-	return Apply(poolOp{kind: kind, win: win, rank: rank, excludePad: excludePad}, name, x)
+	return Apply(poolOp{kind: kind, win: win, unary: unary{rank}, excludePad: excludePad}, name, x)
 }
 
 // PoolFused adds the pooling of x to x's graph as Pool does; when inference is set (no

@@ -13,8 +13,8 @@ import (
 func BenchmarkElementwiseOps(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := randDense32(r, 64, 32, 28, 28)
-	relu := activationOp{kind: ReLU, rank: 4}
-	pool := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+	relu := activationOp{kind: ReLU, unary: unary{4}}
+	pool := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, unary: unary{4}}
 	y := newDense[float32](64, 32, 28, 28)
 	if _, err := relu.DoInto(y, x); err != nil {
 		b.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // gradients, copies of dy or zeros, are compared bit for bit.
 func TestMaxPool2x2MatchesGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	op := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, rank: 4}
+	op := poolOp{kind: MaxPool, win: Window{KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}, unary: unary{4}}
 	special := []float32{-1, 0, float32(negZero()), 1, 2, float32(math.Inf(1)), float32(math.Inf(-1))}
 	for _, wo := range []int{1, 2, 7, 15, 16, 17, 31, 33, 40, 100} {
 		for _, extra := range []int{0, 1} {

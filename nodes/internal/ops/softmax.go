@@ -15,15 +15,10 @@ import (
 // softmaxOp is softmax, or log-softmax, over the last axis.
 type softmaxOp struct {
 	base
-	log  bool
-	rank int
+	unary
+	log bool
 }
 
-func (op softmaxOp) Arity() int { return 1 }
-func (op softmaxOp) Type() hm.Type {
-	t := tensorOf(op.rank)
-	return hm.NewFnType(t, t)
-}
 func (op softmaxOp) String() string {
 	if op.log {
 		return "logsoftmax"
@@ -163,7 +158,7 @@ func softmaxBackward[T Float](y, dy, dx []T, k int, log bool) {
 
 // Softmax adds softmax, or log-softmax when log is set, over the last axis of x to x's graph.
 func Softmax(x *gorgonia.Node, log bool, name string) (*gorgonia.Node, error) {
-	return Apply(softmaxOp{log: log, rank: x.Dims()}, name, x)
+	return Apply(softmaxOp{log: log, unary: unary{x.Dims()}}, name, x)
 }
 
 // SoftmaxName is how a softmax, or log-softmax, op names itself.
