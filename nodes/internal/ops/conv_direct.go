@@ -81,107 +81,137 @@ const directChunk = 32
 
 // convDirectChunked is convDirect summing over chunk input channels per pass.
 func convDirectChunked(win Window, d convDims, x, w, bias []float32, relu, pool bool, y []float32, chunk int) {
-	kh, kw := win.KH, win.KW
-	hp := d.ho + (kh-1)*win.DH
-	wp := d.wo + (kw-1)*win.DW
-	t := d.ho * wp
-	v, m := directTile(t, d.o)
-	tile := 16 * v
-	tiles := (t + tile - 1) / tile
-	tpad := tiles * tile
-	// The last tile reads up to tpad-1 + (kh-1)·dh·wp + (kw-1)·dw.
-	xs := (tpad + (kh-1)*win.DH*wp + (kw-1)*win.DW + 15) &^ 15
-	pad := newPlanePad(d, xs, hp, wp, win.PT, win.PL)
-
-	groups := (d.o + m - 1) / m
-	kk := d.c * kh * kw
-	wb := compute.Scratch[float32](groups * kk * m)
-	clear(wb)
-	for o := 0; o < d.o; o++ {
-		g, ol := o/m, o%m
-		for e := 0; e < kk; e++ { // e = (c·kh + p)·kw + q
-			wb[(g*kk+e)*m+ol] = w[o*kk+e]
-		}
-	}
-	bb := make([]float32, groups*m)
-	if bias != nil {
-		copy(bb, bias[:d.o])
-	}
-	p := d.ho * d.wo
-	pp := (d.ho / 2) * (d.wo / 2)
-	work := d.n * d.o * p * kk / 4
+	pl := newDirectPlan(win, d, w, bias, chunk)
+	pad := newPlanePad(d, pl.xs, d.ho+(win.KH-1)*win.DH, pl.wp, win.PT, win.PL)
 	// An item computes gpi groups of output channels of one image, tile by tile: the inputs of
 	// a tile stay in the first-level cache for all its groups (4 groups measured 7% faster
 	// than 1 on W4). Not with few input channels (little to keep), when the groups' outputs
 	// would outgrow that cache (they are copied or pooled after the last tile), or when too few
 	// items would be left for the threads.
-	gpi := min(groups, 4, max(1, (1<<14)/(m*tpad)))
-	if d.c < 16 || d.n*((groups+gpi-1)/gpi) < 8 {
+	gpi := min(pl.groups, 4, max(1, (1<<14)/(pl.m*pl.tpad)))
+	if d.c < 16 || d.n*((pl.groups+gpi-1)/gpi) < 8 {
 		gpi = 1
 	}
-	items := (groups + gpi - 1) / gpi
-	// The outputs leave the padded layout by masked stores when its rows hold whole output
-	// rows (always, here: wp >= wo), else row by row.
-	out, packed := packTable(tpad/16, d.ho, d.wo, d.ho, wp, 0, 0)
+	items := (pl.groups + gpi - 1) / gpi
 	// Each goroutine pads the planes of an image when it comes to its first item, into a buffer
 	// of its own (the second-level cache holds it while the items of the image use it),
 	// rather than all images beforehand into memory that the kernels would read back from the
 	// last-level cache or further.
-	compute.For(d.n*items, work, func(lo, hi int) {
-		yp := compute.Scratch[float32](gpi * m * tpad)
-		xb := compute.Scratch[float32](d.c * xs)
+	compute.For(d.n*items, d.n*d.o*d.ho*d.wo*pl.kk/4, func(lo, hi int) {
+		yp := compute.Scratch[float32](gpi * pl.m * pl.tpad)
+		xb := compute.Scratch[float32](d.c * pl.xs)
 		padded := -1
-		a := convKernelArgs{kh: kh, kw: kw, xc: 4 * xs, xrow: 4 * wp * win.DH, xkq: 4 * win.DW, ys: 4 * tpad}
+		// (One a goroutine: the kernel's arguments live on the heap.)
+		a := &convKernelArgs{kh: win.KH, kw: win.KW, xc: 4 * pl.xs, xrow: 4 * pl.wp * win.DH, xkq: 4 * win.DW, ys: 4 * pl.tpad}
 		for it := lo; it < hi; it++ {
 			n, g0 := it/items, it%items*gpi
-			g1 := min(g0+gpi, groups)
+			g1 := min(g0+gpi, pl.groups)
 			if n != padded {
 				pad.run(x[n*d.c*d.h*d.w:], xb, d.c)
 				padded = n
 			}
-			for c0 := 0; c0 < d.c; c0 += chunk {
-				last := c0+chunk >= d.c
-				a.nc, a.acc, a.relu = min(chunk, d.c-c0), 0, 0
-				if c0 > 0 {
-					a.acc = 1
-				}
-				if relu && last {
-					a.relu = 1
-				}
-				for k := 0; k < tiles; k++ {
-					a.x = &xb[c0*xs+k*tile]
-					for g := g0; g < g1; g++ {
-						a.w = &wb[(g*kk+c0*kh*kw)*m]
-						a.bias = nil
-						if last {
-							a.bias = &bb[g*m]
-						}
-						a.y = &yp[(g-g0)*m*tpad+k*tile]
-						convDirectKernel(v, m, &a)
-					}
-				}
-			}
-			for o := g0 * m; o < min(g1*m, d.o); o++ {
-				src := yp[(o-g0*m)*tpad:]
-				if pool {
-					pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, wp)
-					continue
-				}
-				if packed {
-					convCompress(&packArgs{plane: &y[(n*d.o+o)*p], packed: &src[0], vecs: &out[0], nvec: len(out),
-						planes: min(g1*m, d.o) - o, planeStep: 4 * p, packedStep: 4 * tpad, vecStep: 64})
-					break
-				}
-				dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
-				for i := 0; i < d.ho; i++ {
-					copy(dst[i*d.wo:(i+1)*d.wo], src[i*wp:i*wp+d.wo])
-				}
-			}
+			pl.groupsOf(a, xb, yp, g0, g1, relu)
+			pl.store(yp, y, n, g0, g1, pool)
 		}
 		compute.Release(xb)
 		compute.Release(yp)
 	})
-	compute.Release(wb)
+	compute.Release(pl.wb)
+}
+
+// directPlan is how convDirectChunked lays out one convolution: the tiles of 16·v outputs of the
+// padded rows (wp wide, tpad outputs in all), the planes of xs padded inputs, the weights in
+// groups of m output channels, and the table of the masked stores that take the outputs out.
+type directPlan struct {
+	win                                 Window
+	d                                   convDims
+	v, m, tile, tiles, tpad, xs, wp, kk int
+	groups, chunk                       int
+	wb, bb                              []float32 // weights [group][c][p][q][m] (scratch) and bias [group][m]
+	out                                 []packVec
+	packed                              bool // the outputs leave by out's masked stores, else row by row
+}
+
+func newDirectPlan(win Window, d convDims, w, bias []float32, chunk int) *directPlan {
+	pl := &directPlan{win: win, d: d, chunk: chunk, kk: d.c * win.KH * win.KW}
+	pl.wp = d.wo + (win.KW-1)*win.DW
+	t := d.ho * pl.wp
+	pl.v, pl.m = directTile(t, d.o)
+	pl.tile = 16 * pl.v
+	pl.tiles = (t + pl.tile - 1) / pl.tile
+	pl.tpad = pl.tiles * pl.tile
+	// The last tile reads up to tpad-1 + (kh-1)·dh·wp + (kw-1)·dw.
+	pl.xs = (pl.tpad + (win.KH-1)*win.DH*pl.wp + (win.KW-1)*win.DW + 15) &^ 15
+	pl.groups = (d.o + pl.m - 1) / pl.m
+	pl.wb = compute.Scratch[float32](pl.groups * pl.kk * pl.m)
+	clear(pl.wb)
+	for o := 0; o < d.o; o++ {
+		g, ol := o/pl.m, o%pl.m
+		for e := 0; e < pl.kk; e++ { // e = (c·kh + p)·kw + q
+			pl.wb[(g*pl.kk+e)*pl.m+ol] = w[o*pl.kk+e]
+		}
+	}
+	pl.bb = make([]float32, pl.groups*pl.m)
+	if bias != nil {
+		copy(pl.bb, bias[:d.o])
+	}
+	// (The padded rows always hold whole output rows here, wp >= wo.)
+	pl.out, pl.packed = packTable(pl.tpad/16, d.ho, d.wo, d.ho, pl.wp, 0, 0)
+	return pl
+}
+
+// groupsOf computes output channel groups g0..g1-1 of one image from its padded planes xb into
+// yp (a plane of tpad values a channel) with the kernel arguments a, in passes over chunk input channels: the bias and the
+// ReLU come with the last pass.
+func (pl *directPlan) groupsOf(a *convKernelArgs, xb, yp []float32, g0, g1 int, relu bool) {
+	// (In locals: the plan's fields would be read again after every kernel call.)
+	win, c, chunk, kk, v, m := pl.win, pl.d.c, pl.chunk, pl.kk, pl.v, pl.m
+	tiles, tile, xs, tpad, wb, bb := pl.tiles, pl.tile, pl.xs, pl.tpad, pl.wb, pl.bb
+	for c0 := 0; c0 < c; c0 += chunk {
+		last := c0+chunk >= c
+		a.nc, a.acc, a.relu = min(chunk, c-c0), 0, 0
+		if c0 > 0 {
+			a.acc = 1
+		}
+		if relu && last {
+			a.relu = 1
+		}
+		for k := 0; k < tiles; k++ {
+			a.x = &xb[c0*xs+k*tile]
+			for g := g0; g < g1; g++ {
+				a.w = &wb[(g*kk+c0*win.KH*win.KW)*m]
+				a.bias = nil
+				if last {
+					a.bias = &bb[g*m]
+				}
+				a.y = &yp[(g-g0)*m*tpad+k*tile]
+				convDirectKernel(v, m, a)
+			}
+		}
+	}
+}
+
+// store moves output channel groups g0..g1-1 of image n from yp into y, pooled when pool is set.
+func (pl *directPlan) store(yp, y []float32, n, g0, g1 int, pool bool) {
+	d, m := pl.d, pl.m
+	p := d.ho * d.wo
+	pp := (d.ho / 2) * (d.wo / 2)
+	for o := g0 * m; o < min(g1*m, d.o); o++ {
+		src := yp[(o-g0*m)*pl.tpad:]
+		if pool {
+			pooled(src, y[(n*d.o+o)*pp:(n*d.o+o+1)*pp], d.ho/2, d.wo/2, pl.wp)
+			continue
+		}
+		if pl.packed {
+			convCompress(&packArgs{plane: &y[(n*d.o+o)*p], packed: &src[0], vecs: &pl.out[0], nvec: len(pl.out),
+				planes: min(g1*m, d.o) - o, planeStep: 4 * p, packedStep: 4 * pl.tpad, vecStep: 64})
+			return
+		}
+		dst := y[(n*d.o+o)*p : (n*d.o+o+1)*p]
+		for i := 0; i < d.ho; i++ {
+			copy(dst[i*d.wo:(i+1)*d.wo], src[i*pl.wp:i*pl.wp+d.wo])
+		}
+	}
 }
 
 // pooled sets dst (ho x wo) to the 2x2 max pooling with stride 2 of src, rows of wp values,

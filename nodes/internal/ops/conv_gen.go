@@ -90,6 +90,13 @@ func kernel(w *writer, v, m int) {
 	w.op("MOVQ %d(AX), R11", argAcc)
 	w.op("TESTQ R11, R11")
 	w.op("JNZ load")
+	kernelStart(w, v, m)
+	kernelSums(w, v, m)
+	kernelFinish(w, v, m)
+}
+
+// kernelStart sets the accumulators to zero, or to the sums in y when acc is set.
+func kernelStart(w *writer, v, m int) {
 	for o := 0; o < m; o++ {
 		for k := 0; k < v; k++ {
 			w.op("VPXORD %s, %s, %s", acc(v, o, k), acc(v, o, k), acc(v, o, k))
@@ -108,6 +115,10 @@ func kernel(w *writer, v, m int) {
 			w.op("ADDQ BX, DI")
 		}
 	}
+}
+
+// kernelSums adds the products of every input channel, kernel row and kernel column.
+func kernelSums(w *writer, v, m int) {
 	w.label("c")
 	w.op("MOVQ SI, R11")
 	w.op("MOVQ %d(AX), R12", argKH)
@@ -135,6 +146,11 @@ func kernel(w *writer, v, m int) {
 	w.op("ADDQ %d(AX), SI", argXC)
 	w.op("DECQ R8")
 	w.op("JNZ c")
+}
+
+// kernelFinish adds the bias (unless it is nil), applies ReLU when asked and stores the
+// accumulators into y.
+func kernelFinish(w *writer, v, m int) {
 	w.op("MOVQ %d(AX), DI", argY)
 	w.op("MOVQ %d(AX), BX", argYS)
 	w.op("MOVQ %d(AX), R11", argBias)
