@@ -42,6 +42,7 @@ func TestConvPoolFusedInInference(t *testing.T) {
 		{in: []int{3, 1, 28, 28}, o: 32, k: 3, opts: []nodes.ConvOption{nodes.Padding(1)}},
 		{in: []int{2, 20, 9, 11}, o: 18, k: 3, opts: []nodes.ConvOption{nodes.Padding(1)}},
 		{in: []int{2, 3, 7, 8}, o: 5, k: 2},
+		{in: []int{1, 4, 10, 38}, o: 8, k: 3, opts: []nodes.ConvOption{nodes.Padding(1)}}, // rows of 19 windows: 16 and 3
 	} {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 			ps := graph.NewParams(graph.Seed(3), graph.Dtype(dt))

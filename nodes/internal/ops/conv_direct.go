@@ -218,6 +218,9 @@ func (pl *directPlan) store(yp, y []float32, n, g0, g1 int, pool bool) {
 // whose values are ReLU outputs (never NaN, zeros all +0: the maximum does not depend on the
 // order of the comparisons).
 func pooled(src, dst []float32, ho, wo, wp int) {
+	if maxPool2x2Plane(dst, src, ho, wo, wp) {
+		return
+	}
 	for i := 0; i < ho; i++ {
 		out := dst[i*wo : (i+1)*wo]
 		r0, r1 := src[2*i*wp:], src[(2*i+1)*wp:]

@@ -12,6 +12,9 @@ import "github.com/unroll-ml/unroll/internal/compute"
 func maxPool2x2AVX512(out, r0, r1 *float32, n int)
 
 //go:noescape
+func maxPool2x2PlaneAVX512(dst, src *float32, ho, wo, wp int)
+
+//go:noescape
 func maxPoolGrad2x2AVX512(d0, d1, x0, x1, dy *float32, n int, relu bool) int
 
 // maxPool2x2Row sets out[j] = max(max(r0[2j], r0[2j+1]), max(r1[2j], r1[2j+1])) for every j
@@ -36,4 +39,16 @@ func maxPoolGrad2x2Row(d0, d1, x0, x1, g []float32, j int, relu bool) int {
 	}
 	_, _, _, _ = d0[2*len(g)-1], d1[2*len(g)-1], x0[2*len(g)-1], x1[2*len(g)-1]
 	return j + maxPoolGrad2x2AVX512(&d0[2*j], &d1[2*j], &x0[2*j], &x1[2*j], &g[j], n, relu)
+}
+
+// maxPool2x2Plane sets dst (ho x wo) to the 2x2 max pooling with stride 2 of src, rows of wp
+// values holding no NaN and no -0 (ReLU outputs), with AVX-512 in one call for the plane, and
+// reports whether it did.
+func maxPool2x2Plane(dst, src []float32, ho, wo, wp int) bool {
+	if ho <= 0 || wo <= 0 || compute.Current() < compute.AVX512 {
+		return false
+	}
+	_, _ = dst[ho*wo-1], src[(2*ho-1)*wp+2*wo-1]
+	maxPool2x2PlaneAVX512(&dst[0], &src[0], ho, wo, wp)
+	return true
 }
