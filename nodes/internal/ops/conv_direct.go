@@ -224,9 +224,6 @@ func pooled(src, dst []float32, ho, wo, wp int) {
 	for i := 0; i < ho; i++ {
 		out := dst[i*wo : (i+1)*wo]
 		r0, r1 := src[2*i*wp:], src[(2*i+1)*wp:]
-		if maxPool2x2Row(out, r0, r1) {
-			continue
-		}
 		for j := range out {
 			out[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
 		}

@@ -138,14 +138,15 @@ func poolForward[T Float](op poolOp, d poolDims, x, y []T) {
 // maxPoolTiles is max pooling of one plane when the windows tile it. Like poolPlane it gives
 // NaN for a Window holding one (Go's max propagates NaN).
 func maxPoolTiles[T Float](win Window, d poolDims, xp, yp []T) {
+	square2 := win.KH == 2 && win.KW == 2
+	if square2 && is32[T]() && maxPool2x2Plane(f32s(yp), f32s(xp), d.ho, d.wo, d.w) {
+		return
+	}
 	for i := 0; i < d.ho; i++ {
 		out := yp[i*d.wo : (i+1)*d.wo]
-		if win.KH == 2 && win.KW == 2 {
+		if square2 {
 			r0 := xp[2*i*d.w : 2*i*d.w+2*d.wo]
 			r1 := xp[(2*i+1)*d.w : (2*i+1)*d.w+2*d.wo]
-			if is32[T]() && maxPool2x2Row(f32s(out), f32s(r0), f32s(r1)) {
-				continue
-			}
 			for j := range out {
 				out[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
 			}

@@ -20,26 +20,20 @@ func maxPoolGrad2x2(d poolDims, relu bool, xp, dyp, dxp []float32) {
 	if !relu {
 		keepAll = ^uint32(0)
 	}
-	for i := 0; i < d.ho; i++ {
-		r0 := 2 * i * d.w
-		r1 := r0 + d.w
-		n := 2 * d.wo
-		g := dyp[i*d.wo : (i+1)*d.wo]
-		x0, x1 := xp[r0:r0+n], xp[r1:r1+n]
-		d0, d1 := dxp[r0:r0+n], dxp[r1:r1+n]
-		for j := 0; j < len(g); {
-			if k := maxPoolGrad2x2Row(d0, d1, x0, x1, g, j, relu); k > j {
-				j = k // AVX-512, up to a block of 16 windows that holds a NaN
-				continue
-			}
-			end := len(g)
-			if compute.Current() >= compute.AVX512 {
-				end = min(j+16, len(g)) // that block, then AVX-512 again
-			}
-			for ; j < end; j++ {
-				maxPoolGradWindow(xp, dxp, r0+2*j, r1+2*j, g[j], relu, keepAll)
-			}
+	for k := 0; k < d.ho*d.wo; {
+		if s := maxPoolGrad2x2From(d, xp, dyp, dxp, k, relu); s > k {
+			k = s // AVX-512, up to a block of 16 windows of a row that holds a NaN
+			continue
 		}
+		i, j := k/d.wo, k%d.wo
+		end := d.wo
+		if compute.Current() >= compute.AVX512 {
+			end = min(j+16, d.wo) // that block, then AVX-512 again
+		}
+		for ; j < end; j++ {
+			maxPoolGradWindow(xp, dxp, 2*i*d.w+2*j, (2*i+1)*d.w+2*j, dyp[i*d.wo+j], relu, keepAll)
+		}
+		k = i*d.wo + end
 	}
 }
 
