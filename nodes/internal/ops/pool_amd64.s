@@ -1,6 +1,6 @@
 // The 2x2 max pooling with stride 2 in AVX-512, a plane a call, sixteen windows of a row at a
-// time (the last ones under masks): forward as Go's max(max(a, b), max(c, e)) over a window's top pair a, b and
-// bottom pair c, e, backward as maxPoolGrad2x2. Each window's pairs come out of two rows of
+// time (the last ones under masks): forward as Go's max(max(a, b), max(c, e)) over a window's
+// top pair a, b and bottom pair c, e, backward as maxPoolGrad2x2. Each window's pairs come out of two rows of
 // 32 values by VPERMT2PS (the even and the odd ones) and go back the same way.
 
 //go:build amd64 && !purego
