@@ -56,16 +56,9 @@ func (op activationOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto applies the activation into out (a new tensor when out is nil).
 func (op activationOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, dt, err := sameInto(op, out, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		activationForward(op, data[float32](ts[0]), data[float32](out))
-	} else {
-		activationForward(op, data[float64](ts[0]), data[float64](out))
-	}
-	return out, nil
+	return mapInto(op, out, in,
+		func(x, y []float32, _ tensor.Shape) { activationForward(op, x, y) },
+		func(x, y []float64, _ tensor.Shape) { activationForward(op, x, y) })
 }
 
 // activationForward computes y = f(x), its elements shared among the threads.

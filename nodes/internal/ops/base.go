@@ -246,6 +246,23 @@ func sameInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, n int) ([
 	return ts, out, dt, nil
 }
 
+// mapInto is the DoInto of an op from one tensor to one of the same shape: the input checked by
+// sameInto, then f32 or f64, as its dtype asks, from its backing slice into out's, given its
+// shape.
+func mapInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value,
+	f32 func(x, y []float32, s tensor.Shape), f64 func(x, y []float64, s tensor.Shape)) (gorgonia.Value, error) {
+	ts, out, dt, err := sameInto(op, out, in, 1)
+	if err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		f32(data[float32](ts[0]), data[float32](out), ts[0].Shape())
+	} else {
+		f64(data[float64](ts[0]), data[float64](out), ts[0].Shape())
+	}
+	return out, nil
+}
+
 // sizedInto is the start of most DoInto methods: the inputs checked by sizedInputs, and the
 // output buffer of the given shape from outputFor.
 func sizedInto(op fmt.Stringer, out *tensor.Dense, in []gorgonia.Value, want []tensor.Shape,

@@ -40,18 +40,9 @@ func (op softmaxOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 
 // DoInto computes the softmax into out (a new tensor when out is nil).
 func (op softmaxOp) DoInto(out *tensor.Dense, in ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, dt, err := sameInto(op, out, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	s := ts[0].Shape()
-	k := s[len(s)-1]
-	if dt == tensor.Float32 {
-		softmaxParallel(data[float32](ts[0]), data[float32](out), k, op.log)
-	} else {
-		softmaxParallel(data[float64](ts[0]), data[float64](out), k, op.log)
-	}
-	return out, nil
+	return mapInto(op, out, in,
+		func(x, y []float32, s tensor.Shape) { softmaxParallel(x, y, s[len(s)-1], op.log) },
+		func(x, y []float64, s tensor.Shape) { softmaxParallel(x, y, s[len(s)-1], op.log) })
 }
 
 // softmaxParallel is softmaxRows with the rows shared among the threads.
