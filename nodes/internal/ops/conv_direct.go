@@ -101,7 +101,7 @@ func convDirectChunked(win Window, d convDims, x, w, bias []float32, relu, pool 
 		yp := compute.Scratch[float32](gpi * pl.m * pl.tpad)
 		xb := compute.Scratch[float32](d.c * pl.xs)
 		padded := -1
-		// (One a goroutine: the kernel's arguments live on the heap.)
+		// (One per goroutine, not per item: handed to the assembly, they escape to the heap.)
 		a := &convKernelArgs{kh: win.KH, kw: win.KW, xc: 4 * pl.xs, xrow: 4 * pl.wp * win.DH, xkq: 4 * win.DW, ys: 4 * pl.tpad}
 		for it := lo; it < hi; it++ {
 			n, g0 := it/items, it%items*gpi
@@ -161,8 +161,8 @@ func newDirectPlan(win Window, d convDims, w, bias []float32, chunk int) *direct
 }
 
 // groupsOf computes output channel groups g0..g1-1 of one image from its padded planes xb into
-// yp (a plane of tpad values a channel) with the kernel arguments a, in passes over chunk input channels: the bias and the
-// ReLU come with the last pass.
+// yp (a plane of tpad values a channel) with the kernel arguments a, in passes over chunk input
+// channels: the bias and the ReLU come with the last pass.
 func (pl *directPlan) groupsOf(a *convKernelArgs, xb, yp []float32, g0, g1 int, relu bool) {
 	// (In locals: the plan's fields would be read again after every kernel call.)
 	win, c, chunk, kk, v, m := pl.win, pl.d.c, pl.chunk, pl.kk, pl.v, pl.m
