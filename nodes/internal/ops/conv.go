@@ -327,10 +327,6 @@ func reluGrad(y, dy *gorgonia.Node, rank int) (*gorgonia.Node, error) {
 	return Apply(activationGradOp{fwd: relu}, gradName(y, "relu"), y, y, dy)
 }
 
-// convInputGradOp is the gradient of a convolution with respect to its input: inputs w
-// (O, C, kh, kw) and dy (N, O, Ho, Wo), output dx (N, C, h, w). For each chunk of images the
-// columns' gradient Wᵀ (C·kh·kw, O) · dy (O, G·Ho·Wo) is computed with one matrix product and
-// added back into the image positions (col2im).
 // convGradOp is what the two gradient ops of a convolution share: the sizes read from their two
 // inputs (the kernel or the input, then dy), and the shape of the gradient they compute.
 type convGradOp interface {
@@ -348,6 +344,7 @@ type convGradKernels struct {
 	f64          func(win Window, d convDims, a, b, out []float64)
 }
 
+// inferConvGrad is a gradient op's InferShape.
 func inferConvGrad(op convGradOp, in []gorgonia.DimSizer) (tensor.Shape, error) {
 	s, err := shapesOf(op, in, 2)
 	if err != nil {
@@ -360,8 +357,8 @@ func inferConvGrad(op convGradOp, in []gorgonia.DimSizer) (tensor.Shape, error) 
 	return op.result(d), nil
 }
 
-// doConvGrad checks a gradient op's two inputs and runs the kernel of k that applies into out (a new
-// tensor when out is nil).
+// doConvGrad is a gradient op's DoInto: it checks the two inputs and runs the kernel of k that
+// applies into out (a new tensor when out is nil).
 func doConvGrad(op convGradOp, win Window, out *tensor.Dense, in []gorgonia.Value, k convGradKernels) (gorgonia.Value, error) {
 	ts, dt, err := denseInputs(op, in, 2)
 	if err != nil {
@@ -385,6 +382,10 @@ func doConvGrad(op convGradOp, win Window, out *tensor.Dense, in []gorgonia.Valu
 	return out, nil
 }
 
+// convInputGradOp is the gradient of a convolution with respect to its input: inputs w
+// (O, C, kh, kw) and dy (N, O, Ho, Wo), output dx (N, C, h, w). For each chunk of images the
+// columns' gradient Wᵀ (C·kh·kw, O) · dy (O, G·Ho·Wo) is computed with one matrix product and
+// added back into the image positions (col2im).
 type convInputGradOp struct {
 	base
 	backward
